@@ -1,0 +1,34 @@
+"""aiohttp's exceptions, converted once into lixian's (httpcore's map_exceptions idea)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections.abc import Iterator
+
+import aiohttp
+
+from lixian.errors import BadUri, LixianError, NameResolution, NetworkError, Timeout
+
+__all__ = ["map_aiohttp_errors"]
+
+
+@contextlib.contextmanager
+def map_aiohttp_errors(url: str) -> Iterator[None]:
+    try:
+        yield
+    except LixianError:
+        raise
+    except (TimeoutError, asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+        raise Timeout(f"timed out talking to {url}") from exc
+    except aiohttp.InvalidURL as exc:
+        raise BadUri(f"invalid URL: {url}") from exc
+    except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError, ssl.SSLError) as exc:
+        err = NetworkError(f"TLS error with {url}: {exc}")
+        err.retryable = False  # a bad certificate does not get better by asking again
+        raise err from exc
+    except aiohttp.ClientConnectorDNSError as exc:
+        raise NameResolution(f"cannot resolve the host of {url}") from exc
+    except (aiohttp.ClientError, ConnectionError, OSError) as exc:
+        raise NetworkError(f"network error with {url}: {exc or type(exc).__name__}") from exc
