@@ -1,0 +1,5 @@
+"""``python -m lixian``."""
+
+from lixian.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,201 @@
+"""What ``lixian get`` shows: live progress on a terminal, a line now and then elsewhere,
+and aria2c's "Download Results" table at the end.
+
+Displays only read the manager's task views; they never steer anything.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import deque
+from collections.abc import Iterable
+from typing import TextIO
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from lixian.core.manager import TaskView
+from lixian.core.task import TaskState
+
+__all__ = ["LiveDisplay", "PlainDisplay", "format_bytes", "print_results"]
+
+_STATUS = {
+    TaskState.COMPLETE: "OK",
+    TaskState.ERROR: "ERR",
+    TaskState.ACTIVE: "INPR",
+    TaskState.WAITING: "INPR",
+    TaskState.PAUSED: "INPR",
+    TaskState.REMOVED: "RM",
+}
+
+
+def format_bytes(n: float) -> str:
+    """aria2's compact units: 1.2GiB, 35MiB, 512KiB, 20B."""
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            value = n / size
+            return f"{value:.1f}{unit}" if value < 10 else f"{value:.0f}{unit}"
+    return f"{n:.0f}B"
+
+
+def _eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
+
+
+class _Speeds:
+    """Per-task speed over the last few seconds, from completed-length samples."""
+
+    def __init__(self, window: float = 3.0) -> None:
+        self.window = window
+        self._samples: dict[str, deque[tuple[float, int]]] = {}
+
+    def update(self, views: Iterable[TaskView], now: float) -> None:
+        for view in views:
+            samples = self._samples.setdefault(view.task.gid, deque())
+            samples.append((now, view.completed_length))
+            while len(samples) > 2 and now - samples[0][0] > self.window:
+                samples.popleft()
+
+    def speed(self, gid: str) -> float:
+        samples = self._samples.get(gid)
+        if not samples or len(samples) < 2:
+            return 0.0
+        (t0, c0), (t1, c1) = samples[0], samples[-1]
+        return (c1 - c0) / (t1 - t0) if t1 > t0 else 0.0
+
+
+def _name(view: TaskView) -> str:
+    path = view.path
+    return path.name if path is not None else (view.task.uris[0] if view.task.uris else "?")
+
+
+class LiveDisplay:
+    """A rich table redrawn a few times a second: per file and total."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(stderr=False)
+        self._speeds = _Speeds()
+        self._live: Live | None = None
+
+    def __enter__(self) -> LiveDisplay:
+        self._live = Live(console=self.console, refresh_per_second=4, transient=True)
+        self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.__exit__(None, None, None)
+
+    def update(self, views: list[TaskView]) -> None:
+        now = time.monotonic()
+        self._speeds.update(views, now)
+        table = Table(box=None, pad_edge=False, expand=False)
+        for col in ("gid", "file", "progress", "size", "speed", "ETA", "CN"):
+            table.add_column(col, justify="right" if col not in ("file", "gid") else "left")
+        total_done = total_size = 0
+        total_speed = 0.0
+        shown = 0
+        for view in views:
+            done, size = view.completed_length, view.total_length
+            total_done += done
+            total_size += size or 0
+            speed = self._speeds.speed(view.task.gid)
+            total_speed += speed
+            if view.task.state is not TaskState.ACTIVE or shown >= 20:
+                continue
+            shown += 1
+            pct = f"{100 * done / size:5.1f}%" if size else "  ?  "
+            eta = (size - done) / speed if size and speed > 0 else None
+            engine = view.engine
+            table.add_row(
+                view.task.gid[:6],
+                _name(view)[:40],
+                pct,
+                f"{format_bytes(done)}/{format_bytes(size) if size else '?'}",
+                f"{format_bytes(speed)}/s",
+                _eta(eta),
+                str(engine.connections if engine is not None else 0),
+            )
+        finished = sum(v.task.state in (TaskState.COMPLETE, TaskState.ERROR) for v in views)
+        table.add_row(
+            "total",
+            f"{finished}/{len(views)} done",
+            f"{100 * total_done / total_size:5.1f}%" if total_size else "",
+            format_bytes(total_done),
+            f"{format_bytes(total_speed)}/s",
+            "",
+            "",
+        )
+        if self._live is not None:
+            self._live.update(table)
+
+
+class PlainDisplay:
+    """One summary line every ``interval`` seconds, for logs and pipes."""
+
+    def __init__(self, stream: TextIO | None = None, interval: float = 5.0) -> None:
+        self.stream = stream or sys.stdout
+        self.interval = interval
+        self._speeds = _Speeds(window=interval)
+        self._last = time.monotonic()
+
+    def __enter__(self) -> PlainDisplay:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def update(self, views: list[TaskView]) -> None:
+        now = time.monotonic()
+        self._speeds.update(views, now)
+        if now - self._last < self.interval:
+            return
+        self._last = now
+        active = [v for v in views if v.task.state is TaskState.ACTIVE]
+        done = sum(v.completed_length for v in views)
+        size = sum(v.total_length or 0 for v in views)
+        speed = sum(self._speeds.speed(v.task.gid) for v in views)
+        conns = sum(v.engine.connections for v in active if v.engine is not None)
+        pct = f"({100 * done // size}%)" if size else ""
+        self.stream.write(
+            f"[{len(active)} active {format_bytes(done)}/{format_bytes(size)}{pct} "
+            f"CN:{conns} DL:{format_bytes(speed)}/s]\n"
+        )
+        self.stream.flush()
+
+
+def print_results(views: list[TaskView], stream: TextIO | None = None) -> None:
+    """aria2c's closing table, so scripts and eyes used to it find what they expect."""
+    out = stream or sys.stdout
+    out.write("\nDownload Results:\n")
+    out.write("gid   |stat|avg speed  |path/URI\n")
+    out.write("======+====+===========+=======================================================\n")
+    legend: set[str] = set()
+    for view in views:
+        state = view.task.state
+        stat = _STATUS[state]
+        legend.add(stat)
+        elapsed = (view.finished or time.monotonic()) - view.started
+        speed = view.completed_length / elapsed if elapsed > 0 else 0.0
+        where = str(view.path) if view.path is not None else ", ".join(view.task.uris)
+        out.write(f"{view.task.gid[:6]}|{stat:<4}|{format_bytes(speed) + '/s':>11}|{where}\n")
+        if state is TaskState.ERROR and view.task.error is not None:
+            out.write(f"      |    |  errorCode={int(view.task.error.code)} {view.task.error}\n")
+    out.write("\nStatus Legend:\n")
+    explain = {
+        "OK": "(OK):download completed.",
+        "ERR": "(ERR):error occurred.",
+        "INPR": "(INPR):download in-progress.",
+        "RM": "(RM):download was removed.",
+    }
+    for stat in ("OK", "ERR", "INPR", "RM"):
+        if stat in legend:
+            out.write(explain[stat] + "\n")
+    out.flush()

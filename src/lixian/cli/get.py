@@ -1,0 +1,171 @@
+"""``lixian get``: aria2c's command line, run in-process.
+
+Options are parsed by the one option table (aria2's quirks included), merged as
+CLI > config file > defaults, and every problem becomes aria2's exit code here, at
+the front door.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from lixian import __version__
+from lixian.cli.display import LiveDisplay, PlainDisplay, print_results
+from lixian.core.manager import Manager
+from lixian.errors import Aria2Code, BadOption, LixianError
+from lixian.importers.aria2_input import parse_input_file
+from lixian.options import OPTIONS, OptionValue, load_conf, parse_argv, resolve
+
+__all__ = ["main"]
+
+USAGE = """\
+usage: lixian get [OPTIONS] URI [URI...]
+       lixian get [OPTIONS] -i FILE
+
+Download URIs as aria2c does: several URIs are mirrors of one file unless
+-Z/--force-sequential is given. Options use aria2c's names and meanings, e.g.
+  -x, --max-connection-per-server=N   -s, --split=N   -k, --min-split-size=SIZE
+  -d, --dir=DIR   -o, --out=FILE   -i, --input-file=FILE   -j, --max-concurrent-downloads=N
+  -c, --continue[=true|false]   --header='Name: value'   --load-cookies=FILE
+  --checksum=sha-256=DIGEST   --file-allocation=none|prealloc|trunc|falloc   -q, --quiet
+Deliberate differences from aria2c are listed in docs/differences.md.
+"""
+
+log = logging.getLogger("lixian")
+
+
+def main(argv: Sequence[str]) -> int:
+    if any(a in ("-h", "--help") for a in argv):
+        sys.stdout.write(USAGE)
+        return 0
+    if any(a in ("-v", "--version") for a in argv):
+        sys.stdout.write(f"lixian {__version__}\n")
+        return 0
+    try:
+        options, jobs, warnings = _plan(argv)
+    except LixianError as exc:
+        sys.stderr.write(f"lixian: {exc}\n")
+        return int(exc.code)
+    quiet = bool(options.get("quiet"))
+    for warning in warnings:
+        sys.stderr.write(f"lixian: warning: {warning}\n")
+    if not jobs:
+        sys.stderr.write("lixian: no URI to download; give one or use -i FILE\n")
+        return int(Aria2Code.UNKNOWN)
+    _setup_logging(options)
+    return _run(options, jobs, quiet=quiet)
+
+
+def _plan(
+    argv: Sequence[str],
+) -> tuple[dict[str, OptionValue], list[tuple[list[str], dict[str, OptionValue]]], list[str]]:
+    parsed = parse_argv(argv)
+    warnings = list(parsed.warnings)
+    conf: dict[str, OptionValue] = {}
+    conf_path = parsed.options.get("conf-path")
+    if conf_path and not parsed.options.get("no-conf"):
+        conf, conf_warnings = load_conf(Path(str(conf_path)))
+        warnings += conf_warnings
+    options = resolve(parsed.options, conf)
+    jobs: list[tuple[list[str], dict[str, OptionValue]]] = []
+    input_file = options.get("input-file")
+    if input_file:
+        jobs += _input_jobs(Path(str(input_file)))
+    if parsed.uris:
+        if options.get("force-sequential"):
+            jobs += [([uri], {}) for uri in parsed.uris]
+        else:
+            jobs.append((list(parsed.uris), {}))
+    return options, jobs, warnings
+
+
+def _input_jobs(path: Path) -> list[tuple[list[str], dict[str, OptionValue]]]:
+    try:
+        text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BadOption(f"--input-file: cannot read {path}: {exc.strerror}") from exc
+    jobs = []
+    for entry in parse_input_file(text):
+        opts: dict[str, OptionValue] = {}
+        for name, raw in entry.options:
+            spec = OPTIONS.get(name)
+            if spec is None:
+                raise BadOption(f"{path}:{entry.line}: option '{name}' is not supported here")
+            value = spec.parse(raw)
+            if spec.kind.name == "LIST":
+                prior = opts.get(name, ())
+                assert isinstance(prior, tuple) and isinstance(value, tuple)
+                value = prior + value
+            opts[name] = value
+        jobs.append((list(entry.uris), opts))
+    return jobs
+
+
+def _setup_logging(options: dict[str, OptionValue]) -> None:
+    log_path = options.get("log")
+    if log_path:
+        handler: logging.Handler = (
+            logging.StreamHandler(sys.stdout)
+            if log_path == "-"
+            else logging.FileHandler(str(log_path))
+        )
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        logging.getLogger("lixian").addHandler(handler)
+        logging.getLogger("lixian").setLevel(logging.DEBUG)
+
+
+def _run(
+    options: dict[str, OptionValue],
+    jobs: list[tuple[list[str], dict[str, OptionValue]]],
+    *,
+    quiet: bool,
+) -> int:
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        return uvloop.run(_get(options, jobs, quiet=quiet))
+    return asyncio.run(_get(options, jobs, quiet=quiet))
+
+
+async def _get(
+    options: dict[str, OptionValue],
+    jobs: list[tuple[list[str], dict[str, OptionValue]]],
+    *,
+    quiet: bool,
+) -> int:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with Manager(options) as manager:
+        for uris, opts in jobs:
+            manager.add(uris, opts)
+        display: LiveDisplay | PlainDisplay | None = None
+        if not quiet:
+            display = LiveDisplay() if sys.stdout.isatty() else PlainDisplay()
+        runner = asyncio.create_task(manager.run_until_complete())
+        stopper = asyncio.create_task(stop.wait())
+        with display if display is not None else contextlib.nullcontext():
+            while not runner.done():
+                await asyncio.wait({runner, stopper}, timeout=0.25, return_when="FIRST_COMPLETED")
+                if display is not None:
+                    display.update(list(manager.views.values()))
+                if stop.is_set():
+                    await manager.stop()
+                    runner.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await runner
+                    break
+        stopper.cancel()
+        if runner.done() and not runner.cancelled() and runner.exception() is not None:
+            raise runner.exception()  # type: ignore[misc]
+        views = list(manager.views.values())
+        if not quiet:
+            print_results(views)
+        return manager.exit_code()

@@ -1,0 +1,47 @@
+"""The ``lixian`` command: one verb per front door."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+
+from lixian import __version__
+
+__all__ = ["main"]
+
+USAGE = """\
+usage: lixian COMMAND [ARGS]
+
+commands:
+  get URI...     download now, in this process (aria2c's options)
+
+lixian --version | lixian COMMAND --help
+"""
+
+
+def _get(argv: Sequence[str]) -> int:
+    from lixian.cli.get import main as get_main
+
+    return get_main(argv)
+
+
+COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {"get": _get}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        sys.stdout.write(USAGE)
+        return 0 if args else 1
+    if args[0] in ("-v", "--version", "version"):
+        sys.stdout.write(f"lixian {__version__}\n")
+        return 0
+    command = COMMANDS.get(args[0])
+    if command is None:
+        sys.stderr.write(f"lixian: unknown command {args[0]!r}\n{USAGE}")
+        return 1
+    return command(args[1:])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

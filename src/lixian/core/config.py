@@ -1,0 +1,127 @@
+"""From aria2's option table to the frozen views engines take.
+
+The one place where option names meet engine settings: engines never see the raw
+option dict, and a renamed option breaks here, loudly, not somewhere deep.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from lixian import __version__
+from lixian.engines.http.config import HttpConfig, ProxyConfig
+from lixian.engines.http.planner import PlanLimits
+from lixian.errors import BadOption
+from lixian.importers.cookies import Cookie, parse_cookies_txt
+from lixian.options import OptionValue
+from lixian.storage.local import FilePolicy
+
+__all__ = ["HASH_NAMES", "http_config", "load_cookies"]
+
+# aria2's checksum spellings -> hashlib names.
+HASH_NAMES = {
+    "sha-1": "sha1",
+    "sha-224": "sha224",
+    "sha-256": "sha256",
+    "sha-384": "sha384",
+    "sha-512": "sha512",
+    "md5": "md5",
+}
+
+
+def _int(opts: Mapping[str, OptionValue], name: str, default: int = 0) -> int:
+    value = opts.get(name)
+    return default if value is None else int(value)  # type: ignore[arg-type]
+
+
+def _float(opts: Mapping[str, OptionValue], name: str, default: float = 0.0) -> float:
+    value = opts.get(name)
+    return default if value is None else float(value)  # type: ignore[arg-type]
+
+
+def _str(opts: Mapping[str, OptionValue], name: str) -> str | None:
+    value = opts.get(name)
+    return None if value in (None, "") else str(value)
+
+
+def _bool(opts: Mapping[str, OptionValue], name: str, default: bool = False) -> bool:
+    value = opts.get(name)
+    return default if value is None else bool(value)
+
+
+def _headers(value: OptionValue | None) -> tuple[tuple[str, str], ...]:
+    if value is None:
+        return ()
+    items = (value,) if isinstance(value, str) else value
+    out: list[tuple[str, str]] = []
+    for item in items:  # type: ignore[union-attr]
+        name, sep, val = str(item).partition(":")
+        if not sep or not name.strip():
+            raise BadOption(f"--header needs 'Name: value', got {item!r}")
+        out.append((name.strip(), val.strip()))
+    return tuple(out)
+
+
+def load_cookies(path: str | None) -> tuple[Cookie, ...]:
+    if not path:
+        return ()
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise BadOption(f"--load-cookies: cannot read {path}: {exc.strerror}") from exc
+    return tuple(parse_cookies_txt(text))
+
+
+def _checksum(value: str | None) -> tuple[str, str] | None:
+    if not value:
+        return None
+    kind, sep, digest = value.partition("=")
+    algo = HASH_NAMES.get(kind.lower())
+    if not sep or algo is None:
+        raise BadOption(f"--checksum: unsupported type in {value!r}")
+    return algo, digest.strip().lower()
+
+
+def http_config(
+    opts: Mapping[str, OptionValue], cookies: tuple[Cookie, ...] = ()
+) -> HttpConfig:
+    """Build the HTTP engine's settings for one task from its resolved options."""
+    no_proxy = _str(opts, "no-proxy")
+    limits = PlanLimits(
+        split=_int(opts, "split", 16),
+        max_connections=_int(opts, "max-connection-per-server", 16),
+        min_split_size=_int(opts, "min-split-size", 1024 * 1024),
+        max_tries=_int(opts, "max-tries", 5),
+        retry_wait=_float(opts, "retry-wait", 0.0),
+    )
+    return HttpConfig(
+        limits=limits,
+        headers=_headers(opts.get("header")),
+        user_agent=_str(opts, "user-agent") or f"lixian/{__version__}",
+        referer=_str(opts, "referer"),
+        cookies=cookies,
+        http_user=_str(opts, "http-user"),
+        http_passwd=_str(opts, "http-passwd"),
+        proxy=ProxyConfig(
+            all_proxy=_str(opts, "all-proxy"),
+            http_proxy=_str(opts, "http-proxy"),
+            https_proxy=_str(opts, "https-proxy"),
+            no_proxy=tuple(x.strip() for x in (no_proxy or "").split(",") if x.strip()),
+        ),
+        check_certificate=_bool(opts, "check-certificate", True),
+        ca_certificate=Path(p) if (p := _str(opts, "ca-certificate")) else None,
+        timeout=_float(opts, "timeout", 60.0),
+        connect_timeout=_float(opts, "connect-timeout", 60.0),
+        lowest_speed_limit=_int(opts, "lowest-speed-limit"),
+        max_download_limit=_int(opts, "max-download-limit"),
+        policy=FilePolicy(
+            allow_overwrite=_bool(opts, "allow-overwrite"),
+            auto_file_renaming=_bool(opts, "auto-file-renaming", True),
+            resume_existing=_bool(opts, "continue"),
+            allocation=_str(opts, "file-allocation") or "none",
+        ),
+        remote_time=_bool(opts, "remote-time"),
+        conditional_get=_bool(opts, "conditional-get"),
+        checksum=_checksum(_str(opts, "checksum")),
+    )
