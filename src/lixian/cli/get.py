@@ -62,9 +62,11 @@ def main(argv: Sequence[str]) -> int:
     return _run(options, jobs, quiet=quiet)
 
 
-def _plan(
-    argv: Sequence[str],
-) -> tuple[dict[str, OptionValue], list[tuple[list[str], dict[str, OptionValue]]], list[str]]:
+Jobs = list[tuple[list[str], dict[str, OptionValue]]]
+Options = dict[str, OptionValue | None]
+
+
+def _plan(argv: Sequence[str]) -> tuple[Options, Jobs, list[str]]:
     parsed = parse_argv(argv)
     warnings = list(parsed.warnings)
     conf: dict[str, OptionValue] = {}
@@ -73,7 +75,7 @@ def _plan(
         conf, conf_warnings = load_conf(Path(str(conf_path)))
         warnings += conf_warnings
     options = resolve(parsed.options, conf)
-    jobs: list[tuple[list[str], dict[str, OptionValue]]] = []
+    jobs: Jobs = []
     input_file = options.get("input-file")
     if input_file:
         jobs += _input_jobs(Path(str(input_file)))
@@ -85,7 +87,7 @@ def _plan(
     return options, jobs, warnings
 
 
-def _input_jobs(path: Path) -> list[tuple[list[str], dict[str, OptionValue]]]:
+def _input_jobs(path: Path) -> Jobs:
     try:
         text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -107,7 +109,7 @@ def _input_jobs(path: Path) -> list[tuple[list[str], dict[str, OptionValue]]]:
     return jobs
 
 
-def _setup_logging(options: dict[str, OptionValue]) -> None:
+def _setup_logging(options: Options) -> None:
     log_path = options.get("log")
     if log_path:
         handler: logging.Handler = (
@@ -121,8 +123,8 @@ def _setup_logging(options: dict[str, OptionValue]) -> None:
 
 
 def _run(
-    options: dict[str, OptionValue],
-    jobs: list[tuple[list[str], dict[str, OptionValue]]],
+    options: Options,
+    jobs: Jobs,
     *,
     quiet: bool,
 ) -> int:
@@ -134,8 +136,8 @@ def _run(
 
 
 async def _get(
-    options: dict[str, OptionValue],
-    jobs: list[tuple[list[str], dict[str, OptionValue]]],
+    options: Options,
+    jobs: Jobs,
     *,
     quiet: bool,
 ) -> int:

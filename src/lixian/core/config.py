@@ -30,22 +30,22 @@ HASH_NAMES = {
 }
 
 
-def _int(opts: Mapping[str, OptionValue], name: str, default: int = 0) -> int:
+def _int(opts: Mapping[str, OptionValue | None], name: str, default: int = 0) -> int:
     value = opts.get(name)
     return default if value is None else int(value)  # type: ignore[arg-type]
 
 
-def _float(opts: Mapping[str, OptionValue], name: str, default: float = 0.0) -> float:
+def _float(opts: Mapping[str, OptionValue | None], name: str, default: float = 0.0) -> float:
     value = opts.get(name)
     return default if value is None else float(value)  # type: ignore[arg-type]
 
 
-def _str(opts: Mapping[str, OptionValue], name: str) -> str | None:
+def _str(opts: Mapping[str, OptionValue | None], name: str) -> str | None:
     value = opts.get(name)
     return None if value in (None, "") else str(value)
 
 
-def _bool(opts: Mapping[str, OptionValue], name: str, default: bool = False) -> bool:
+def _bool(opts: Mapping[str, OptionValue | None], name: str, default: bool = False) -> bool:
     value = opts.get(name)
     return default if value is None else bool(value)
 
@@ -84,7 +84,7 @@ def _checksum(value: str | None) -> tuple[str, str] | None:
 
 
 def http_config(
-    opts: Mapping[str, OptionValue], cookies: tuple[Cookie, ...] = ()
+    opts: Mapping[str, OptionValue | None], cookies: tuple[Cookie, ...] = ()
 ) -> HttpConfig:
     """Build the HTTP engine's settings for one task from its resolved options."""
     no_proxy = _str(opts, "no-proxy")

@@ -72,7 +72,7 @@ class Manager:
     """Runs tasks, at most ``max-concurrent-downloads`` at a time, in queue order."""
 
     def __init__(
-        self, options: Mapping[str, OptionValue], *, control_dir: Path | None = None
+        self, options: Mapping[str, OptionValue | None], *, control_dir: Path | None = None
     ) -> None:
         self.options = dict(options)
         self.control_dir = control_dir
@@ -100,7 +100,9 @@ class Manager:
             await self._session.close()
             self._session = None
 
-    def add(self, uris: Sequence[str], options: Mapping[str, OptionValue] | None = None) -> Task:
+    def add(
+        self, uris: Sequence[str], options: Mapping[str, OptionValue | None] | None = None
+    ) -> Task:
         task_options: dict[str, object] = {**self.options, **(options or {})}
         task = Task(new_gid(set(self.views)), tuple(uris), task_options)
         self.views[task.gid] = TaskView(task)

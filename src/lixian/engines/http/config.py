@@ -108,4 +108,3 @@ def request_headers(
     else:
         headers["Range"] = "bytes=0-"
     return headers
-

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ssl
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ def map_aiohttp_errors(url: str) -> Iterator[None]:
         yield
     except LixianError:
         raise
-    except (TimeoutError, asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+    except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
         raise Timeout(f"timed out talking to {url}") from exc
     except aiohttp.InvalidURL as exc:
         raise BadUri(f"invalid URL: {url}") from exc

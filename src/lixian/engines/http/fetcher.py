@@ -204,7 +204,10 @@ class HttpDownload:
         path = confine(self.job.directory, name or sanitize_filename(self._url_name()))
         if name is None and not (
             control_path_for(path, self.job.control_dir).exists()
-            or (path.exists() and (self.config.conditional_get or self.config.policy.resume_existing))
+            or (
+                path.exists()
+                and (self.config.conditional_get or self.config.policy.resume_existing)
+            )
         ):
             return None  # the server may name it (Content-Disposition)
         target = choose_target(path, self.config.policy, self.job.control_dir)
@@ -384,14 +387,17 @@ class HttpDownload:
             if self._sink.done and (not honoured or not same_resource(self._sink.meta, meta)):
                 raise _Restart(meta=meta)  # resuming a file that changed: start clean
         elif not same_resource(self._sink.meta, meta) or not honoured:
-            if planner.accepts_ranges is None and not honoured and same_resource(
-                self._sink.meta, meta
+            if (
+                planner.accepts_ranges is None
+                and not honoured
+                and same_resource(self._sink.meta, meta)
             ):
                 pass  # the probe of a server without ranges: planner goes to one connection
             else:
                 raise _Restart(meta=meta)
         if planner.accepts_ranges is None:
             planner.receive(Probed(seg, reply.size, reply.accepts_ranges and honoured))
+            self._wake.set()  # the other connections can open now
         return reply.start if honoured else 0
 
     async def _open_sink(self, meta: ResourceMeta, resp: aiohttp.ClientResponse) -> None:
@@ -501,4 +507,3 @@ def _ssl_context(config: HttpConfig) -> ssl.SSLContext | bool:
     if config.ca_certificate is not None:
         ctx.load_verify_locations(cafile=str(config.ca_certificate))
     return ctx
-

@@ -355,7 +355,9 @@ class Planner:
     def _spread(self) -> None:
         """Cut the missing bytes into up to ``target`` pieces right after the probe."""
         assert self.size is not None
-        want = min(self._target(), max(1, (self.size - self.completed) // self.limits.min_split_size))
+        want = min(
+            self._target(), max(1, (self.size - self.completed) // self.limits.min_split_size)
+        )
         while len(self._segments) + len(self._pending) < want:
             pieces: list[_Segment | _Pending] = [*self._segments.values(), *self._pending]
             big = max(pieces, key=_room)

@@ -83,7 +83,9 @@ def check_reply(
             m = _EMPTY_RANGE.match(headers.get("Content-Range", ""))
             if m and int(m[1]) == 0 and start == 0:
                 return Reply(0, 0, True, etag, last_modified)
-        raise HttpStatusError(status, url, retry_after=parse_retry_after(headers.get("Retry-After")))
+        raise HttpStatusError(
+            status, url, retry_after=parse_retry_after(headers.get("Retry-After"))
+        )
     if status == 206:
         value = headers.get("Content-Range")
         if value is None:
