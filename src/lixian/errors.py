@@ -220,6 +220,6 @@ def status_code_for_http(status: int) -> Aria2Code:
         return Aria2Code.HTTP_AUTH_FAILED
     if status == 404:
         return Aria2Code.NOT_FOUND
-    if status in (502, 503):
+    if status in (502, 503, 504):
         return Aria2Code.HTTP_SERVICE_UNAVAILABLE
     return Aria2Code.HTTP_PROTOCOL

@@ -12,14 +12,10 @@ from collections import deque
 from collections.abc import Iterable
 from typing import TextIO
 
-from rich.console import Console
-from rich.live import Live
-from rich.table import Table
-
 from lixian.core.manager import TaskView
 from lixian.core.task import TaskState
 
-__all__ = ["LiveDisplay", "PlainDisplay", "format_bytes", "print_results"]
+__all__ = ["PlainDisplay", "Speeds", "format_bytes", "format_eta", "print_results", "task_name"]
 
 _STATUS = {
     TaskState.COMPLETE: "OK",
@@ -40,7 +36,7 @@ def format_bytes(n: float) -> str:
     return f"{n:.0f}B"
 
 
-def _eta(seconds: float | None) -> str:
+def format_eta(seconds: float | None) -> str:
     if seconds is None:
         return "-"
     seconds = int(seconds)
@@ -49,7 +45,7 @@ def _eta(seconds: float | None) -> str:
     return f"{h}h{m:02d}m" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
 
 
-class _Speeds:
+class Speeds:
     """Per-task speed over the last few seconds, from completed-length samples."""
 
     def __init__(self, window: float = 3.0) -> None:
@@ -71,70 +67,9 @@ class _Speeds:
         return (c1 - c0) / (t1 - t0) if t1 > t0 else 0.0
 
 
-def _name(view: TaskView) -> str:
+def task_name(view: TaskView) -> str:
     path = view.path
     return path.name if path is not None else (view.task.uris[0] if view.task.uris else "?")
-
-
-class LiveDisplay:
-    """A rich table redrawn a few times a second: per file and total."""
-
-    def __init__(self, console: Console | None = None) -> None:
-        self.console = console or Console(stderr=False)
-        self._speeds = _Speeds()
-        self._live: Live | None = None
-
-    def __enter__(self) -> LiveDisplay:
-        self._live = Live(console=self.console, refresh_per_second=4, transient=True)
-        self._live.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._live is not None:
-            self._live.__exit__(None, None, None)
-
-    def update(self, views: list[TaskView]) -> None:
-        now = time.monotonic()
-        self._speeds.update(views, now)
-        table = Table(box=None, pad_edge=False, expand=False)
-        for col in ("gid", "file", "progress", "size", "speed", "ETA", "CN"):
-            table.add_column(col, justify="right" if col not in ("file", "gid") else "left")
-        total_done = total_size = 0
-        total_speed = 0.0
-        shown = 0
-        for view in views:
-            done, size = view.completed_length, view.total_length
-            total_done += done
-            total_size += size or 0
-            speed = self._speeds.speed(view.task.gid)
-            total_speed += speed
-            if view.task.state is not TaskState.ACTIVE or shown >= 20:
-                continue
-            shown += 1
-            pct = f"{100 * done / size:5.1f}%" if size else "  ?  "
-            eta = (size - done) / speed if size and speed > 0 else None
-            engine = view.engine
-            table.add_row(
-                view.task.gid[:6],
-                _name(view)[:40],
-                pct,
-                f"{format_bytes(done)}/{format_bytes(size) if size else '?'}",
-                f"{format_bytes(speed)}/s",
-                _eta(eta),
-                str(engine.connections if engine is not None else 0),
-            )
-        finished = sum(v.task.state in (TaskState.COMPLETE, TaskState.ERROR) for v in views)
-        table.add_row(
-            "total",
-            f"{finished}/{len(views)} done",
-            f"{100 * total_done / total_size:5.1f}%" if total_size else "",
-            format_bytes(total_done),
-            f"{format_bytes(total_speed)}/s",
-            "",
-            "",
-        )
-        if self._live is not None:
-            self._live.update(table)
 
 
 class PlainDisplay:
@@ -143,7 +78,7 @@ class PlainDisplay:
     def __init__(self, stream: TextIO | None = None, interval: float = 5.0) -> None:
         self.stream = stream or sys.stdout
         self.interval = interval
-        self._speeds = _Speeds(window=interval)
+        self._speeds = Speeds(window=interval)
         self._last = time.monotonic()
 
     def __enter__(self) -> PlainDisplay:

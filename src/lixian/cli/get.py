@@ -14,9 +14,10 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from lixian import __version__
-from lixian.cli.display import LiveDisplay, PlainDisplay, print_results
+from lixian.cli.display import PlainDisplay, print_results
 from lixian.core.manager import Manager
 from lixian.errors import Aria2Code, BadOption, LixianError
 from lixian.importers.aria2_input import parse_input_file
@@ -64,6 +65,7 @@ def main(argv: Sequence[str]) -> int:
 
 Jobs = list[tuple[list[str], dict[str, OptionValue]]]
 Options = dict[str, OptionValue | None]
+Display = Any
 
 
 def _plan(argv: Sequence[str]) -> tuple[Options, Jobs, list[str]]:
@@ -109,6 +111,12 @@ def _input_jobs(path: Path) -> Jobs:
     return jobs
 
 
+def _live_display() -> Display:
+    from lixian.cli.live import LiveDisplay  # rich costs start-up time; only a terminal needs it
+
+    return LiveDisplay()
+
+
 def _setup_logging(options: Options) -> None:
     log_path = options.get("log")
     if log_path:
@@ -148,9 +156,9 @@ async def _get(
     async with Manager(options) as manager:
         for uris, opts in jobs:
             manager.add(uris, opts)
-        display: LiveDisplay | PlainDisplay | None = None
+        display: Display | None = None
         if not quiet:
-            display = LiveDisplay() if sys.stdout.isatty() else PlainDisplay()
+            display = _live_display() if sys.stdout.isatty() else PlainDisplay()
         runner = asyncio.create_task(manager.run_until_complete())
         stopper = asyncio.create_task(stop.wait())
         with display if display is not None else contextlib.nullcontext():
