@@ -5,7 +5,7 @@ The tree::
     LixianError(code)
     ├── LocalError        the caller asked for something illegal
     │   ├── BadOption         (28) unknown option, bad value
-    │   ├── BadUri            (28) unparsable URL or unsupported scheme
+    │   ├── BadUri            (1)  unparsable URL or unsupported scheme, as aria2c
     │   └── PathEscape        (28) a name or dir that would leave the download root
     ├── RemoteError       the server misbehaved or refused
     │   ├── HttpStatusError   (3/22/24/29 by status)
@@ -125,7 +125,8 @@ class BadOption(LocalError):
 
 
 class BadUri(LocalError):
-    code = Aria2Code.OPTION_ERROR
+    # aria2c exits 1 for a URI it cannot use ("No URI to download"), not 28.
+    code = Aria2Code.UNKNOWN
 
 
 class PathEscape(LocalError):

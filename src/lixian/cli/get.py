@@ -155,7 +155,7 @@ async def _get(
         loop.add_signal_handler(sig, stop.set)
     async with Manager(options) as manager:
         for uris, opts in jobs:
-            manager.add(uris, opts)
+            manager.add_now(uris, opts)
         display: Display | None = None
         if not quiet:
             display = _live_display() if sys.stdout.isatty() else PlainDisplay()

@@ -1,7 +1,12 @@
 """The manager: the queue, its concurrency limit, and the life of every task.
 
-It owns task state (through ``Task.apply`` only) and hands engines frozen settings.
-``lixian get`` runs one in-process; the daemon will run one behind the RPC.
+It owns task state (through ``Task.apply`` only), persists every change before it
+announces it, and hands engines frozen settings. ``lixian get`` runs one
+in-process; the daemon runs one behind the RPC.
+
+Lists, as aria2 keeps them: *active* (running), the *queue* (waiting and paused, in
+order; positions refer to it) and *stopped* (complete, error, removed; oldest first,
+bounded by ``max-download-result``).
 """
 
 from __future__ import annotations
@@ -9,89 +14,93 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
 
-from lixian.core.config import http_config, load_cookies
 from lixian.core.events import (
     EventBus,
     TaskAdded,
     TaskCompleted,
     TaskFailed,
     TaskPaused,
+    TaskRemoved,
     TaskStarted,
 )
-from lixian.core.task import Complete, Fail, Pause, Start, Task, TaskState
-from lixian.engines.http.fetcher import DownloadResult, HttpDownload, HttpJob, new_session
+from lixian.core.runner import TaskView, build_job, task_info
+from lixian.core.snapshot import GlobalStat, TaskInfo
+from lixian.core.task import (
+    Complete,
+    Fail,
+    Pause,
+    Remove,
+    Start,
+    Task,
+    TaskState,
+    Unpause,
+)
+from lixian.engines.http.fetcher import HttpDownload, new_session
 from lixian.engines.http.throttle import RateLimiter
-from lixian.errors import Interrupted, LixianError
-from lixian.gid import new_gid
-from lixian.importers.cookies import Cookie
+from lixian.errors import Aria2Code, BadUri, Interrupted, LixianError, LocalError
+from lixian.gid import is_gid, new_gid
 from lixian.options import OptionValue
+from lixian.store.db import Store, TaskRow
 
-__all__ = ["Manager", "TaskView"]
+__all__ = ["Manager", "TaskNotFound", "TaskView"]
 
 log = logging.getLogger(__name__)
 
+Options = Mapping[str, OptionValue | None]
+_LIVE = (TaskState.WAITING, TaskState.PAUSED, TaskState.ACTIVE)
+_STOPPED = (TaskState.COMPLETE, TaskState.ERROR, TaskState.REMOVED)
 
-@dataclass(slots=True)
-class TaskView:
-    """A task plus what its engine is doing right now, for displays."""
 
-    task: Task
-    engine: HttpDownload | None = None
-    result: DownloadResult | None = None
-    started: float = field(default_factory=time.monotonic)
-    finished: float | None = None
-
-    @property
-    def completed_length(self) -> int:
-        if self.result is not None:
-            return self.result.size
-        return self.engine.completed_length if self.engine is not None else 0
-
-    @property
-    def total_length(self) -> int | None:
-        if self.result is not None:
-            return self.result.size
-        return self.engine.total_length if self.engine is not None else None
-
-    @property
-    def path(self) -> Path | None:
-        if self.result is not None:
-            return self.result.path
-        return self.engine.path if self.engine is not None else None
+class TaskNotFound(LocalError):
+    code = Aria2Code.UNKNOWN
 
 
 class Manager:
     """Runs tasks, at most ``max-concurrent-downloads`` at a time, in queue order."""
 
     def __init__(
-        self, options: Mapping[str, OptionValue | None], *, control_dir: Path | None = None
+        self,
+        options: Options,
+        *,
+        control_dir: Path | None = None,
+        store: Store | None = None,
     ) -> None:
-        self.options = dict(options)
+        self.options: dict[str, OptionValue | None] = dict(options)
         self.control_dir = control_dir
+        self.store = store
         self.bus = EventBus()
         self.views: dict[str, TaskView] = {}
-        self.overall = RateLimiter(int(options.get("max-overall-download-limit") or 0))  # type: ignore[arg-type]
-        self._waiting: list[str] = []
+        self.overall = RateLimiter(int(self.options.get("max-overall-download-limit") or 0))  # type: ignore[arg-type]
+        self._queue: list[str] = []  # waiting + paused, in order
         self._running: dict[str, asyncio.Task[None]] = {}
+        self._stopped: list[str] = []
         self._session: aiohttp.ClientSession | None = None
         self._changed = asyncio.Event()
-        self._cookies: dict[str, tuple[Cookie, ...]] = {}
+        self._seq = 0.0
         self._finish_order: list[str] = []
+        self._closing = False
+
+    # ---- lifecycle ----
 
     @property
     def max_concurrent(self) -> int:
         return int(self.options.get("max-concurrent-downloads") or 5)  # type: ignore[arg-type]
 
+    @property
+    def max_results(self) -> int:
+        value = self.options.get("max-download-result")
+        return 1000 if value is None else int(value)  # type: ignore[arg-type]
+
     async def __aenter__(self) -> Manager:
         self._session = new_session()
+        if self.store is not None:
+            await self._restore()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -100,29 +109,263 @@ class Manager:
             await self._session.close()
             self._session = None
 
-    def add(
-        self, uris: Sequence[str], options: Mapping[str, OptionValue | None] | None = None
-    ) -> Task:
-        task_options: dict[str, object] = {**self.options, **(options or {})}
-        task = Task(new_gid(set(self.views)), tuple(uris), task_options)
-        self.views[task.gid] = TaskView(task)
-        self._waiting.append(task.gid)
-        self.bus.publish(TaskAdded(task.gid))
+    async def _restore(self) -> None:
+        """Bring back every task from the store; running ones queue up again first."""
+        assert self.store is not None
+        rows, _settings = await asyncio.to_thread(self.store.load_now)
+        was_active = []
+        for row in rows:
+            state = TaskState(row.state)
+            task = Task(row.gid, row.uris, dict(row.options), state)
+            if row.error_code:
+                task.error = LixianError(row.error_message, code=Aria2Code(row.error_code))
+            view = TaskView(task, seq=row.seq)
+            view.saved_total = row.total_length
+            view.saved_completed = row.completed_length
+            view.saved_path = Path(row.path) if row.path else None
+            self.views[row.gid] = view
+            self._seq = max(self._seq, row.seq)
+            if state is TaskState.ACTIVE:
+                task.state = TaskState.WAITING  # it was interrupted: it waits to go again
+                was_active.append(row.gid)
+            elif state in _LIVE:
+                self._queue.append(row.gid)
+            else:
+                self._stopped.append(row.gid)
+        self._queue[:0] = was_active
+        self._stopped.sort(key=lambda g: self.views[g].finished_wall or 0.0)
         self._changed.set()
-        return task
+
+    async def serve(self) -> None:
+        """Keep scheduling until ``stop`` (the daemon's main loop)."""
+        while not self._closing:
+            self._schedule()
+            self._changed.clear()
+            await self._tick()
+
+    async def _tick(self) -> None:
+        """Wait for a change, sampling speeds twice a second meanwhile."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), 0.5)
+        now = time.monotonic()
+        for gid in self._running:
+            self.views[gid].sample(now)
 
     async def run_until_complete(self) -> list[TaskView]:
         """Run every queued task to an end state (``lixian get``)."""
-        while self._waiting or self._running:
+        while self._queue or self._running:
             self._schedule()
             self._changed.clear()
-            await self._changed.wait()
+            await self._tick()
         return list(self.views.values())
 
+    async def stop(self) -> None:
+        """Stop every running download, keeping its progress (and its place) for later."""
+        self._closing = True
+        self._changed.set()
+        running = list(self._running.values())
+        for job in running:
+            job.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*running, return_exceptions=True)
+
+    # ---- adding ----
+
+    async def add(
+        self,
+        uris: Sequence[str],
+        options: Options | None = None,
+        *,
+        position: int | None = None,
+        gid: str | None = None,
+        paused: bool = False,
+    ) -> str:
+        if not uris:
+            raise BadUri("no URI to download")
+        if gid is not None:
+            if not is_gid(gid):
+                raise LocalError(f"Invalid GID {gid}")
+            gid = gid.lower()
+            if gid in self.views:
+                raise LocalError(f"GID {gid} is not unique.")
+        task_options: dict[str, object] = {**self.options, **(options or {})}
+        task = Task(gid or new_gid(set(self.views)), tuple(uris), task_options)
+        if paused:
+            task.apply(Pause())
+        self._seq += 1
+        view = TaskView(task, seq=self._seq)
+        self.views[task.gid] = view
+        where = len(self._queue) if position is None else max(0, min(position, len(self._queue)))
+        self._queue.insert(where, task.gid)
+        if where != len(self._queue) - 1:
+            self._renumber()
+        await self._persist(view)
+        self.bus.publish(TaskAdded(task.gid))
+        self._changed.set()
+        return task.gid
+
+    def add_now(self, uris: Sequence[str], options: Options | None = None) -> Task:
+        """Queue without persistence (``lixian get``, which keeps no state)."""
+        task = Task(new_gid(set(self.views)), tuple(uris), {**self.options, **(options or {})})
+        self._seq += 1
+        self.views[task.gid] = TaskView(task, seq=self._seq)
+        self._queue.append(task.gid)
+        self._changed.set()
+        return task
+
+    # ---- steering ----
+
+    def find(self, gid: str) -> TaskView:
+        view = self.views.get(gid)
+        if view is None:
+            raise TaskNotFound(f"GID {gid} is not found")
+        return view
+
+    async def pause(self, gid: str) -> None:
+        view = self.find(gid)
+        task = view.task
+        if task.state is TaskState.ACTIVE:
+            await self._halt(gid)
+            task.apply(Pause())
+            self._queue.insert(0, gid)  # aria2: a paused active download goes first
+        elif task.state is TaskState.WAITING:
+            task.apply(Pause())
+        else:
+            raise LocalError(f"GID#{gid} cannot be paused now")
+        await self._persist(view)
+        self.bus.publish(TaskPaused(gid))
+        self._changed.set()
+
+    async def unpause(self, gid: str) -> None:
+        view = self.find(gid)
+        if view.task.state is not TaskState.PAUSED:
+            raise LocalError(f"GID#{gid} cannot be unpaused now")
+        view.task.apply(Unpause())
+        view.paused_reason = ""
+        await self._persist(view)
+        self._changed.set()
+
+    async def remove(self, gid: str) -> None:
+        view = self.find(gid)
+        task = view.task
+        if task.state not in _LIVE:
+            raise LocalError(f"Active Download not found for GID#{gid}")
+        if task.state is TaskState.ACTIVE:
+            await self._halt(gid)
+        elif gid in self._queue:
+            self._queue.remove(gid)
+        task.apply(Remove())
+        self._stop(view)
+        await self._persist(view)
+        self.bus.publish(TaskRemoved(gid))
+        self._changed.set()
+
+    async def _halt(self, gid: str) -> None:
+        """Stop a running engine and wait for it to close its files."""
+        job = self._running.pop(gid, None)
+        view = self.views[gid]
+        view.halting = True
+        if job is not None:
+            job.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.gather(job, return_exceptions=True)
+        view.halting = False
+
+    def change_position(self, gid: str, pos: int, how: str) -> int:
+        if gid not in self._queue:
+            self.find(gid)
+            raise LocalError(f"GID#{gid} not found in the waiting queue.")
+        index = self._queue.index(gid)
+        if how == "POS_SET":
+            target = pos
+        elif how == "POS_CUR":
+            target = index + pos
+        elif how == "POS_END":
+            target = len(self._queue) - 1 + pos
+        else:
+            raise LocalError(f"Illegal argument: {how}")
+        target = max(0, min(target, len(self._queue) - 1))
+        self._queue.pop(index)
+        self._queue.insert(target, gid)
+        self._renumber()
+        return target
+
+    def _renumber(self) -> None:
+        for i, gid in enumerate(self._queue):
+            self.views[gid].seq = float(i)
+        self._seq = max(self._seq, float(len(self._queue)))
+        if self.store is not None:
+            rows = [self._row(self.views[g]) for g in self._queue]
+            task = asyncio.ensure_future(self.store.put_tasks(rows))
+            task.add_done_callback(_log_failure)
+
+    # ---- reading ----
+
+    def active_gids(self) -> list[str]:
+        return [g for g in self.views if self.views[g].task.state is TaskState.ACTIVE]
+
+    def queue_gids(self) -> list[str]:
+        return list(self._queue)
+
+    def stopped_gids(self) -> list[str]:
+        return list(self._stopped)
+
+    def status(self, gid: str) -> TaskInfo:
+        return task_info(self.find(gid), self._default_dir())
+
+    def global_stat(self) -> GlobalStat:
+        speed = sum(self.views[g].speed() for g in self._running)
+        waiting = len(self._queue)
+        return GlobalStat(
+            speed, 0, len(self._running), waiting, len(self._stopped), len(self._stopped)
+        )
+
+    def _default_dir(self) -> Path:
+        value = self.options.get("dir")
+        return Path(str(value)) if value else Path.cwd()
+
+    # ---- results ----
+
+    async def purge_results(self) -> None:
+        gone = list(self._stopped)
+        self._stopped.clear()
+        for gid in gone:
+            self.views.pop(gid, None)
+        if self.store is not None and gone:
+            await self.store.delete_tasks(gone)
+
+    async def remove_result(self, gid: str) -> None:
+        view = self.find(gid)
+        if view.task.state not in _STOPPED:
+            raise LocalError(f"Could not remove download result of GID#{gid}")
+        self._stopped.remove(gid)
+        self.views.pop(gid, None)
+        if self.store is not None:
+            await self.store.delete_tasks([gid])
+
+    def _stop(self, view: TaskView) -> None:
+        view.finished_wall = time.time()
+        self._stopped.append(view.task.gid)
+        while len(self._stopped) > self.max_results:
+            old = self._stopped.pop(0)
+            self.views.pop(old, None)
+            if self.store is not None:
+                task = asyncio.ensure_future(self.store.delete_tasks([old]))
+                task.add_done_callback(_log_failure)
+
+    # ---- running ----
+
     def _schedule(self) -> None:
-        while self._waiting and len(self._running) < self.max_concurrent:
-            gid = self._waiting.pop(0)
+        if self._closing:
+            return
+        i = 0
+        while i < len(self._queue) and len(self._running) < self.max_concurrent:
+            gid = self._queue[i]
             view = self.views[gid]
+            if view.task.state is not TaskState.WAITING:
+                i += 1
+                continue
+            self._queue.pop(i)
             view.task.apply(Start())
             view.started = time.monotonic()
             self.bus.publish(TaskStarted(gid))
@@ -131,67 +374,75 @@ class Manager:
     async def _run(self, view: TaskView) -> None:
         task = view.task
         try:
-            job = await self._job(task)
+            await self._persist(view)
+            job = await build_job(task, self._default_dir(), self.control_dir)
             assert self._session is not None
             view.engine = HttpDownload(job, self._session, limiters=(self.overall,))
             view.result = await view.engine.run()
         except asyncio.CancelledError:
-            task.apply(Pause())
-            self.bus.publish(TaskPaused(task.gid))
+            if not view.halting and task.state is TaskState.ACTIVE:
+                # Shutdown: the task stays "active" on disk and resumes on restart.
+                view.finished = time.monotonic()
             raise
         except LixianError as exc:
-            self._fail(view, exc)
+            self._end(view, Fail(exc))
         except Exception as exc:  # a bug must end the task visibly, never hang the queue
             log.exception("task %s crashed", task.gid)
-            self._fail(view, LixianError(f"internal error: {exc!r}"))
+            self._end(view, Fail(LixianError(f"internal error: {exc!r}")))
         else:
-            task.apply(Complete())
-            self.bus.publish(TaskCompleted(task.gid))
+            self._end(view, Complete())
         finally:
-            view.finished = time.monotonic()
-            self._running.pop(task.gid, None)
-            self._finish_order.append(task.gid)
+            if self._running.get(task.gid) is asyncio.current_task():
+                del self._running[task.gid]
             self._changed.set()
+        await self._persist(view)
+        if task.state is TaskState.COMPLETE:
+            self.bus.publish(TaskCompleted(task.gid))
+        elif task.state is TaskState.ERROR:
+            self.bus.publish(TaskFailed(task.gid, task.error_code))
 
-    def _fail(self, view: TaskView, exc: LixianError) -> None:
-        view.task.apply(Fail(exc))
-        self.bus.publish(TaskFailed(view.task.gid, exc.code))
+    def _end(self, view: TaskView, command: Complete | Fail) -> None:
+        view.task.apply(command)
+        view.finished = time.monotonic()
+        self._finish_order.append(view.task.gid)
+        self._stop(view)
 
-    async def _job(self, task: Task) -> HttpJob:
-        opts: dict[str, OptionValue] = task.options  # type: ignore[assignment]
-        cookie_path = opts.get("load-cookies")
-        cookies: tuple[Cookie, ...] = ()
-        if cookie_path:
-            key = str(cookie_path)
-            if key not in self._cookies:
-                self._cookies[key] = await asyncio.to_thread(load_cookies, key)
-            cookies = self._cookies[key]
-        directory = Path(str(opts.get("dir") or os.getcwd()))
-        out = opts.get("out")
-        return HttpJob(
+    # ---- persistence ----
+
+    def _row(self, view: TaskView) -> TaskRow:
+        task = view.task
+        error = task.error
+        path = view.path
+        return TaskRow(
+            gid=task.gid,
+            seq=view.seq,
             uris=task.uris,
-            directory=directory,
-            out=str(out) if out else None,
-            config=http_config(opts, cookies),
-            control_dir=self.control_dir,
+            options={k: v for k, v in task.options.items() if v is not None},
+            state=task.state.value,
+            error_code=int(error.code) if error is not None else 0,
+            error_message=str(error) if error is not None else "",
+            total_length=view.total_length or 0,
+            completed_length=view.completed_length,
+            path=str(path) if path is not None else None,
+            created=view.created_wall,
+            finished=view.finished_wall,
         )
 
-    async def stop(self) -> None:
-        """Stop every running download, keeping its progress for a later resume."""
-        self._waiting.clear()
-        running = list(self._running.values())
-        for job in running:
-            job.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(*running, return_exceptions=True)
+    async def _persist(self, view: TaskView) -> None:
+        if self.store is not None:
+            await self.store.put_tasks([self._row(view)])
 
     def exit_code(self) -> int:
         """aria2c's rule: the last error's code; 7 if anything is left unfinished."""
-        states = [v.task.state for v in self.views.values()]
-        if any(s in (TaskState.WAITING, TaskState.ACTIVE, TaskState.PAUSED) for s in states):
+        if any(v.task.state in _LIVE for v in self.views.values()):
             return int(Interrupted.code)
         for gid in reversed(self._finish_order):
-            task = self.views[gid].task
-            if task.state is TaskState.ERROR:
-                return int(task.error_code)
+            view = self.views.get(gid)
+            if view is not None and view.task.state is TaskState.ERROR:
+                return int(view.task.error_code)
         return 0
+
+
+def _log_failure(task: asyncio.Future[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("state write failed: %s", task.exception())

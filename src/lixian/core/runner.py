@@ -1,0 +1,145 @@
+"""A task's live side: its engine, its speed, and the snapshot doors read.
+
+Kept apart from the manager so the manager stays about the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lixian.core.config import http_config, load_cookies
+from lixian.core.snapshot import PIECE_LENGTH, FileInfo, TaskInfo, UriInfo, bitfield
+from lixian.core.task import Task, TaskState
+from lixian.engines.http.fetcher import DownloadResult, HttpDownload, HttpJob
+from lixian.importers.cookies import Cookie
+from lixian.options import OptionValue
+from lixian.ranges import RangeSet
+
+__all__ = ["TaskView", "build_job", "task_info"]
+
+SPEED_WINDOW = 3.0
+
+
+@dataclass(slots=True)
+class TaskView:
+    """A task plus what its engine is doing right now."""
+
+    task: Task
+    seq: float = 0.0
+    engine: HttpDownload | None = None
+    result: DownloadResult | None = None
+    started: float = field(default_factory=time.monotonic)
+    finished: float | None = None
+    created_wall: float = field(default_factory=time.time)
+    finished_wall: float | None = None
+    halting: bool = False
+    paused_reason: str = ""
+    saved_total: int = 0
+    saved_completed: int = 0
+    saved_path: Path | None = None
+    _samples: deque[tuple[float, int]] = field(default_factory=deque)
+
+    @property
+    def completed_length(self) -> int:
+        if self.result is not None:
+            return self.result.size
+        if self.engine is not None:
+            return self.engine.completed_length
+        return self.saved_completed
+
+    @property
+    def total_length(self) -> int | None:
+        if self.result is not None:
+            return self.result.size
+        if self.engine is not None and self.engine.total_length is not None:
+            return self.engine.total_length
+        return self.saved_total or None
+
+    @property
+    def path(self) -> Path | None:
+        if self.result is not None:
+            return self.result.path
+        if self.engine is not None and self.engine.path is not None:
+            return self.engine.path
+        return self.saved_path
+
+    def sample(self, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        self._samples.append((now, self.completed_length))
+        while len(self._samples) > 2 and now - self._samples[0][0] > SPEED_WINDOW:
+            self._samples.popleft()
+
+    def speed(self) -> int:
+        if self.task.state is not TaskState.ACTIVE or len(self._samples) < 2:
+            return 0
+        (t0, c0), (t1, c1) = self._samples[0], self._samples[-1]
+        return int((c1 - c0) / (t1 - t0)) if t1 > t0 else 0
+
+
+_cookie_cache: dict[str, tuple[Cookie, ...]] = {}
+
+
+async def build_job(task: Task, default_dir: Path, control_dir: Path | None) -> HttpJob:
+    """The HTTP engine's job for a task, from its resolved options."""
+    opts: dict[str, OptionValue | None] = task.options  # type: ignore[assignment]
+    cookie_path = opts.get("load-cookies")
+    cookies: tuple[Cookie, ...] = ()
+    if cookie_path:
+        key = str(cookie_path)
+        if key not in _cookie_cache:
+            _cookie_cache[key] = await asyncio.to_thread(load_cookies, key)
+        cookies = _cookie_cache[key]
+    directory = Path(str(opts.get("dir") or default_dir or os.getcwd()))
+    out = opts.get("out")
+    return HttpJob(
+        uris=task.uris,
+        directory=directory,
+        out=str(out) if out else None,
+        config=http_config(opts, cookies),
+        control_dir=control_dir,
+    )
+
+
+def task_info(view: TaskView, default_dir: Path) -> TaskInfo:
+    task = view.task
+    total = view.total_length or 0
+    completed = view.completed_length
+    engine = view.engine
+    if task.state is TaskState.COMPLETE:
+        bits, pieces = bitfield_full(total)
+    elif engine is not None:
+        bits, pieces = bitfield(engine.done_ranges, total)
+    else:
+        bits, pieces = ("", (total + PIECE_LENGTH - 1) // PIECE_LENGTH if total else 0)
+    directory = Path(str(task.options.get("dir") or default_dir))
+    running = task.state is TaskState.ACTIVE
+    uris = tuple(UriInfo(u, "used" if running else "waiting") for u in task.uris)
+    file = FileInfo(1, view.path, total, completed, True, uris)
+    error = task.error
+    return TaskInfo(
+        gid=task.gid,
+        state=task.state,
+        total_length=total,
+        completed_length=completed,
+        upload_length=0,
+        download_speed=view.speed(),
+        upload_speed=0,
+        connections=engine.connections if engine is not None and running else 0,
+        piece_length=PIECE_LENGTH,
+        num_pieces=pieces,
+        bitfield=bits,
+        error_code=int(task.error_code),
+        error_message=str(error) if error is not None and task.state is TaskState.ERROR else "",
+        dir=directory,
+        files=(file,),
+        paused_reason=view.paused_reason,
+    )
+
+
+def bitfield_full(total: int) -> tuple[str, int]:
+    return bitfield(RangeSet([(0, total)]) if total else RangeSet(), total)

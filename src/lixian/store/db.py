@@ -1,0 +1,232 @@
+"""Durable state in SQLite (WAL), written by one thread.
+
+Why one writer thread: SQLite serialises writers anyway, and a thread that drains
+every pending write into one transaction turns 10,000 queued changes (a multicall of
+adds) into one commit instead of 10,000. Callers await their write, so the core can
+keep its rule: a change is on disk before it is announced.
+
+The state file is held with an exclusive ``flock`` on a sibling lock file: a second
+daemon on the same state stops with a clear error instead of corrupting it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import os
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lixian.errors import LixianError
+
+__all__ = ["StateLocked", "Store", "TaskRow"]
+
+SCHEMA = [
+    """
+    CREATE TABLE tasks (
+        gid TEXT PRIMARY KEY,
+        seq REAL NOT NULL,
+        uris TEXT NOT NULL,
+        options TEXT NOT NULL,
+        state TEXT NOT NULL,
+        error_code INTEGER NOT NULL DEFAULT 0,
+        error_message TEXT NOT NULL DEFAULT '',
+        total_length INTEGER NOT NULL DEFAULT 0,
+        completed_length INTEGER NOT NULL DEFAULT 0,
+        path TEXT,
+        created REAL NOT NULL,
+        finished REAL
+    );
+    CREATE INDEX tasks_state_seq ON tasks(state, seq);
+    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+]
+
+
+class StateLocked(LixianError):
+    """Another lixian daemon holds this state file."""
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRow:
+    gid: str
+    seq: float
+    uris: tuple[str, ...]
+    options: dict[str, Any]
+    state: str
+    error_code: int = 0
+    error_message: str = ""
+    total_length: int = 0
+    completed_length: int = 0
+    path: str | None = None
+    created: float = 0.0
+    finished: float | None = None
+
+
+def _encode_options(options: dict[str, Any]) -> str:
+    return json.dumps(options, separators=(",", ":"))
+
+
+def _decode_options(text: str) -> dict[str, Any]:
+    raw = json.loads(text)
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
+
+
+_Op = Callable[[sqlite3.Connection], Any]
+
+
+class Store:
+    """The daemon's SQLite state. Methods ending in ``_now`` block; others are async."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = os.open(str(path) + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lock_fd)
+            raise StateLocked(
+                f"state {path} is in use by another lixian daemon; "
+                "stop it, or give this one another --state or --rpc-listen-port"
+            ) from None
+        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode: a commit survives a killed process; a power cut may lose
+        # the last commits but never corrupts the database.
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._migrate()
+        self._ops: queue.SimpleQueue[tuple[_Op, Future[Any]] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._writer, name="lixian-store", daemon=True)
+        self._thread.start()
+
+    def _migrate(self) -> None:
+        (version,) = self._conn.execute("PRAGMA user_version").fetchone()
+        for number, script in enumerate(SCHEMA[version:], start=version + 1):
+            self._conn.executescript(f"BEGIN; {script}; PRAGMA user_version={number}; COMMIT;")
+
+    # ---- the writer thread ----
+
+    def _writer(self) -> None:
+        while True:
+            first = self._ops.get()
+            if first is None:
+                return
+            batch = [first]
+            while True:
+                try:
+                    item = self._ops.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._ops.put(None)
+                    break
+                batch.append(item)
+            results: list[tuple[Future[Any], Any, BaseException | None]] = []
+            try:
+                self._conn.execute("BEGIN")
+                for op, fut in batch:
+                    try:
+                        results.append((fut, op(self._conn), None))
+                    except sqlite3.Error as exc:
+                        results.append((fut, None, exc))
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("ROLLBACK")
+                results = [(fut, None, exc) for _, fut in batch]
+            for fut, value, error in results:
+                if error is not None:
+                    fut.set_exception(error)
+                else:
+                    fut.set_result(value)
+
+    async def _submit(self, op: _Op) -> Any:
+        fut: Future[Any] = Future()
+        self._ops.put((op, fut))
+        return await asyncio.wrap_future(fut)
+
+    # ---- reads (startup only) ----
+
+    def load_now(self) -> tuple[list[TaskRow], dict[str, str]]:
+        rows = [
+            TaskRow(
+                gid=r[0],
+                seq=r[1],
+                uris=tuple(json.loads(r[2])),
+                options=_decode_options(r[3]),
+                state=r[4],
+                error_code=r[5],
+                error_message=r[6],
+                total_length=r[7],
+                completed_length=r[8],
+                path=r[9],
+                created=r[10],
+                finished=r[11],
+            )
+            for r in self._conn.execute(
+                "SELECT gid, seq, uris, options, state, error_code, error_message,"
+                " total_length, completed_length, path, created, finished"
+                " FROM tasks ORDER BY seq"
+            )
+        ]
+        settings = dict(self._conn.execute("SELECT key, value FROM settings").fetchall())
+        return rows, settings
+
+    # ---- writes ----
+
+    async def put_tasks(self, rows: Iterable[TaskRow]) -> None:
+        params = [
+            (
+                r.gid,
+                r.seq,
+                json.dumps(list(r.uris)),
+                _encode_options(r.options),
+                r.state,
+                r.error_code,
+                r.error_message,
+                r.total_length,
+                r.completed_length,
+                r.path,
+                r.created,
+                r.finished,
+            )
+            for r in rows
+        ]
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "INSERT OR REPLACE INTO tasks (gid, seq, uris, options, state, error_code,"
+                " error_message, total_length, completed_length, path, created, finished)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                params,
+            )
+
+        await self._submit(op)
+
+    async def delete_tasks(self, gids: Iterable[str]) -> None:
+        keys = [(g,) for g in gids]
+        await self._submit(lambda conn: conn.executemany("DELETE FROM tasks WHERE gid=?", keys))
+
+    async def put_settings(self, values: dict[str, str]) -> None:
+        items = list(values.items())
+        await self._submit(
+            lambda conn: conn.executemany(
+                "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", items
+            )
+        )
+
+    def close(self) -> None:
+        self._ops.put(None)
+        self._thread.join(timeout=10)
+        self._conn.close()
+        fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        os.close(self._lock_fd)
