@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import os
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -29,7 +31,7 @@ from lixian.core.events import (
     TaskRemoved,
     TaskStarted,
 )
-from lixian.core.runner import TaskView, build_job, task_info
+from lixian.core.runner import TaskView, apply_live, build_job, task_info
 from lixian.core.snapshot import GlobalStat, TaskInfo
 from lixian.core.task import (
     Complete,
@@ -45,7 +47,7 @@ from lixian.engines.http.fetcher import HttpDownload, new_session
 from lixian.engines.http.throttle import RateLimiter
 from lixian.errors import Aria2Code, BadUri, Interrupted, LixianError, LocalError
 from lixian.gid import is_gid, new_gid
-from lixian.options import OptionValue
+from lixian.options import OptionValue, format_value
 from lixian.store.db import Store, TaskRow
 
 __all__ = ["Manager", "TaskNotFound", "TaskView"]
@@ -55,6 +57,7 @@ log = logging.getLogger(__name__)
 Options = Mapping[str, OptionValue | None]
 _LIVE = (TaskState.WAITING, TaskState.PAUSED, TaskState.ACTIVE)
 _STOPPED = (TaskState.COMPLETE, TaskState.ERROR, TaskState.REMOVED)
+_SESSION_SKIP = frozenset({"pause", "gid", "input-file", "save-session", "conf-path"})
 
 
 class TaskNotFound(LocalError):
@@ -270,6 +273,107 @@ class Manager:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.gather(job, return_exceptions=True)
         view.halting = False
+
+    async def pause_all(self) -> None:
+        for gid in [*self.active_gids(), *self._queue]:
+            if self.views[gid].task.state in (TaskState.ACTIVE, TaskState.WAITING):
+                await self.pause(gid)
+
+    async def unpause_all(self) -> None:
+        for gid in list(self._queue):
+            if self.views[gid].task.state is TaskState.PAUSED:
+                await self.unpause(gid)
+
+    # ---- options ----
+
+    def get_option(self, gid: str) -> dict[str, OptionValue | None]:
+        return dict(self.find(gid).task.options)  # type: ignore[arg-type]
+
+    async def change_option(self, gid: str, changes: Options) -> None:
+        """Change a task's options; running downloads take live ones at once (speed
+        limits, connections) and restart for the rest, as aria2 does."""
+        view = self.find(gid)
+        if view.task.state in _STOPPED:
+            raise LocalError(f"GID#{gid} cannot change option now")
+        view.task.options.update(changes)
+        if view.task.state is TaskState.ACTIVE and view.engine is not None:
+            live = {"max-download-limit", "max-connection-per-server", "split", "min-split-size"}
+            if set(changes) <= live:
+                apply_live(view.engine, view.task.options)  # type: ignore[arg-type]
+            else:
+                await self._halt(gid)
+                view.task.state = TaskState.WAITING  # restart with the new options
+                self._queue.insert(0, gid)
+        await self._persist(view)
+        self._changed.set()
+
+    async def change_global_option(self, changes: Options) -> None:
+        self.options.update(changes)
+        if "max-overall-download-limit" in changes:
+            self.overall.rate = int(changes["max-overall-download-limit"] or 0)  # type: ignore[arg-type]
+        if self.store is not None:
+            await self.store.put_settings(
+                {k: json.dumps(v) for k, v in changes.items() if v is not None}
+            )
+        self._changed.set()
+
+    async def change_uri(
+        self,
+        gid: str,
+        file_index: int,
+        del_uris: Sequence[str],
+        add_uris: Sequence[str],
+        position: int | None = None,
+    ) -> tuple[int, int]:
+        """aria2's changeUri: remove each listed URI once, then insert the new ones."""
+        view = self.find(gid)
+        if file_index != 1:
+            raise LocalError(f"The given file index {file_index} is out of range.")
+        if view.task.state in _STOPPED:
+            raise LocalError(f"GID#{gid} cannot change URIs now")
+        uris = list(view.task.uris)
+        deleted = 0
+        for uri in del_uris:
+            if uri in uris:
+                uris.remove(uri)
+                deleted += 1
+        where = len(uris) if position is None else max(0, min(position, len(uris)))
+        uris[where:where] = list(add_uris)
+        view.task.uris = tuple(uris)
+        await self._persist(view)
+        return deleted, len(add_uris)
+
+    def session_text(self) -> str:
+        """aria2's session file: unfinished and failed downloads with their GIDs and the
+        options that differ from the global ones, so aria2c (or lixian) can load it."""
+        lines: list[str] = []
+        order = [*self.active_gids(), *self._queue, *self._stopped]
+        for gid in order:
+            view = self.views[gid]
+            task = view.task
+            if task.state in (TaskState.COMPLETE, TaskState.REMOVED):
+                continue
+            lines.append("\t".join(task.uris))
+            lines.append(f" gid={gid}")
+            if task.state is TaskState.PAUSED:
+                lines.append(" pause=true")
+            for name, value in sorted(task.options.items()):
+                if value is None or self.options.get(name) == value or name in _SESSION_SKIP:
+                    continue
+                text = format_value(name, value)  # type: ignore[arg-type]
+                for item in text.splitlines() if name == "header" else [text]:
+                    lines.append(f" {name}={item}")
+        return "\n".join(lines) + ("\n" if lines else "")
+
+    async def save_session(self, path: Path) -> None:
+        text = self.session_text()
+
+        def write() -> None:
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, path)
+
+        await asyncio.to_thread(write)
 
     def change_position(self, gid: str, pos: int, how: str) -> int:
         if gid not in self._queue:

@@ -20,7 +20,7 @@ from lixian.importers.cookies import Cookie
 from lixian.options import OptionValue
 from lixian.ranges import RangeSet
 
-__all__ = ["TaskView", "build_job", "task_info"]
+__all__ = ["TaskView", "apply_live", "build_job", "task_info"]
 
 SPEED_WINDOW = 3.0
 
@@ -103,6 +103,13 @@ async def build_job(task: Task, default_dir: Path, control_dir: Path | None) -> 
         config=http_config(opts, cookies),
         control_dir=control_dir,
     )
+
+
+def apply_live(engine: HttpDownload, options: dict[str, OptionValue | None]) -> None:
+    """Options a running download takes without restarting."""
+    config = http_config(options, engine.config.cookies)
+    engine.limiter.rate = config.max_download_limit
+    engine.set_limits(config.limits)
 
 
 def task_info(view: TaskView, default_dir: Path) -> TaskInfo:

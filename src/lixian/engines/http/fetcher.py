@@ -19,7 +19,7 @@ import os
 import ssl
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import aiohttp
@@ -33,6 +33,7 @@ from lixian.engines.http.planner import (
     Finished,
     Idle,
     Open,
+    PlanLimits,
     Planner,
     Probed,
     SegmentEnded,
@@ -175,6 +176,13 @@ class HttpDownload:
     @property
     def done_ranges(self) -> RangeSet:
         return self._planner.done.copy() if self._planner is not None else RangeSet()
+
+    def set_limits(self, limits: PlanLimits) -> None:
+        """New connection limits for a running download (changeOption)."""
+        self.config = replace(self.config, limits=limits)
+        if self._planner is not None:
+            self._planner.limits = limits
+            self._wake.set()
 
     # ---- the download ----
 
