@@ -409,10 +409,6 @@ def test_tls_without_trust_fails(
     assert not any(r.method == "GET" for r in tls_fault_server.requests)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lixian exits 6 (network error) on a certificate verify failure; aria2c exits 1",
-)
 def test_tls_without_trust_exit_code_matches_aria2c(
     tls_fault_server: FaultServer, run_get: RunGet, run_aria2c: RunGet
 ) -> None:

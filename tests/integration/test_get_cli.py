@@ -75,11 +75,6 @@ def test_boolean_quirk_exit_code_matches_aria2c(
     assert lixian.returncode == aria2c.returncode
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="aria2c checks every command-line URI first and downloads nothing when one is "
-    "invalid; lixian -Z downloads the valid ones (a difference not in docs/differences.md)",
-)
 def test_invalid_uri_among_force_sequential_downloads_nothing_as_aria2c(
     fault_server: FaultServer, run_get: RunGet, run_aria2c: RunGet, tmp_path: Path
 ) -> None:

@@ -294,11 +294,6 @@ def test_work_stealing_takes_the_slow_connections_tail(stealing_run: StealingRun
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="planner never splits a segment with < 2 MiB unclaimed (-k1M): the slow connection "
-    "keeps ~2 MiB of the tail while the other connections sit idle",
-)
 def test_slow_connection_keeps_only_a_small_tail(stealing_run: StealingRun) -> None:
     """'The tail never waits on one slow connection' (issue 3): the others take it over.
 

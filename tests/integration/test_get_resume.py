@@ -146,11 +146,6 @@ def test_file_changed_between_runs_starts_over(
 # ---------------------------------------------------------------- --continue without a control file
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="-c on a partial file without control file re-fetches from byte 0: the planner "
-    "opens the probe segment at 0 and only the gaps after it are skipped",
-)
 def test_continue_resumes_a_partial_file_as_aria2c(
     fault_server: FaultServer,
     run_get: RunGet,
@@ -177,11 +172,6 @@ def test_continue_resumes_a_partial_file_as_aria2c(
     assert fetched <= size - have + 64 * 1024, (fetched, aria2c_fetched)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="-c on a complete file without control file crashes: IndexError in "
-    "Planner._probed (gaps[0] of an empty gap list), exit 1 with a traceback",
-)
 def test_continue_on_a_complete_file_is_ok_as_aria2c(
     fault_server: FaultServer,
     run_get: RunGet,

@@ -33,6 +33,7 @@ LAYERS: dict[str, int] = {
     "web": 4,
     "cli": 5,
     "api": 5,
+    "client": 5,
     "__main__": 5,
 }
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from lixian import __version__
 from lixian.cli.display import PlainDisplay, print_results
-from lixian.core.manager import Manager
+from lixian.core.manager import Manager, check_uris
 from lixian.errors import Aria2Code, BadOption, LixianError
 from lixian.importers.aria2_input import parse_input_file
 from lixian.options import OPTIONS, OptionValue, load_conf, parse_argv, resolve
@@ -82,6 +82,7 @@ def _plan(argv: Sequence[str]) -> tuple[Options, Jobs, list[str]]:
     if input_file:
         jobs += _input_jobs(Path(str(input_file)))
     if parsed.uris:
+        check_uris(parsed.uris)  # as aria2c: one bad URI and nothing is downloaded
         if options.get("force-sequential"):
             jobs += [([uri], {}) for uri in parsed.uris]
         else:

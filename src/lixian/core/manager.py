@@ -43,14 +43,14 @@ from lixian.core.task import (
     TaskState,
     Unpause,
 )
-from lixian.engines.http.fetcher import HttpDownload, new_session
+from lixian.engines.http.fetcher import HttpDownload, new_session, parse_uri
 from lixian.engines.http.throttle import RateLimiter
 from lixian.errors import Aria2Code, BadUri, Interrupted, LixianError, LocalError
 from lixian.gid import is_gid, new_gid
 from lixian.options import OptionValue, format_value
 from lixian.store.db import Store, TaskRow
 
-__all__ = ["Manager", "TaskNotFound", "TaskView"]
+__all__ = ["Manager", "TaskNotFound", "TaskView", "check_uris"]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,12 @@ Options = Mapping[str, OptionValue | None]
 _LIVE = (TaskState.WAITING, TaskState.PAUSED, TaskState.ACTIVE)
 _STOPPED = (TaskState.COMPLETE, TaskState.ERROR, TaskState.REMOVED)
 _SESSION_SKIP = frozenset({"pause", "gid", "input-file", "save-session", "conf-path"})
+
+
+def check_uris(uris: Sequence[str]) -> None:
+    """Raise BadUri for the first URI no engine can fetch (aria2c checks all up front)."""
+    for uri in uris:
+        parse_uri(uri)
 
 
 class TaskNotFound(LocalError):

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import aiohttp
 
-from lixian.errors import BadUri, LixianError, NameResolution, NetworkError, Timeout
+from lixian.errors import Aria2Code, BadUri, LixianError, NameResolution, NetworkError, Timeout
 
 __all__ = ["map_aiohttp_errors"]
 
@@ -24,8 +24,10 @@ def map_aiohttp_errors(url: str) -> Iterator[None]:
     except aiohttp.InvalidURL as exc:
         raise BadUri(f"invalid URL: {url}") from exc
     except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError, ssl.SSLError) as exc:
-        err = NetworkError(f"TLS error with {url}: {exc}")
-        err.retryable = False  # a bad certificate does not get better by asking again
+        # aria2c ends a TLS failure with code 1; a bad certificate does not get better
+        # by asking again.
+        err = NetworkError(f"TLS error with {url}: {exc}", code=Aria2Code.UNKNOWN)
+        err.retryable = False
         raise err from exc
     except aiohttp.ClientConnectorDNSError as exc:
         raise NameResolution(f"cannot resolve the host of {url}") from exc

@@ -59,7 +59,7 @@ from lixian.storage.control import ResourceMeta
 from lixian.storage.local import LocalSink, Target, choose_target, control_path_for, open_sink
 from lixian.storage.paths import confine, sanitize_filename
 
-__all__ = ["DownloadResult", "HttpDownload", "HttpJob", "new_session"]
+__all__ = ["DownloadResult", "HttpDownload", "HttpJob", "new_session", "parse_uri"]
 
 FLUSH = 256 * 1024  # per-connection write coalescing; also the most a kill -9 can lose
 MAX_RESTARTS = 3
@@ -115,7 +115,8 @@ def new_session(*, read_bufsize: int = 256 * 1024) -> aiohttp.ClientSession:
     )
 
 
-def _parse_uri(raw: str) -> URL:
+def parse_uri(raw: str) -> URL:
+    """A URI this engine can fetch, or BadUri (aria2c's exit 1)."""
     try:
         url = URL(raw)
     except (ValueError, TypeError) as exc:
@@ -138,7 +139,7 @@ class HttpDownload:
         self.job = job
         self.config = job.config
         self._session = session
-        self._mirrors = [_Mirror(_parse_uri(u)) for u in job.uris]
+        self._mirrors = [_Mirror(parse_uri(u)) for u in job.uris]
         if not self._mirrors:
             raise BadUri("no URI given")
         self.limiter = RateLimiter(self.config.max_download_limit)
@@ -345,6 +346,12 @@ class HttpDownload:
                             break
             pos = await self._flush(planner, seg, pos, chunks)
             planner.receive(SegmentEnded(seg))
+        except asyncio.CancelledError:
+            if chunks and self._sink is not None:
+                # Stopping (Ctrl-C, pause): the bytes in hand are good, keep them.
+                with contextlib.suppress(LixianError, asyncio.CancelledError):
+                    await self._flush(planner, seg, pos, chunks)
+            raise
         except (_Restart, _NotModified) as exc:
             self._interrupt = exc
         except LixianError as exc:

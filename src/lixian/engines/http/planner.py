@@ -14,8 +14,8 @@ Theory of operation (sans-IO: no sockets, files or clock; ``now`` arrives on eve
   the most unclaimed bytes gives away its second half (its end moves in, a new
   segment opens there). No received byte is thrown away and the tail never waits on
   one slow connection. The first cut keeps aria2's rule (nothing smaller than
-  ``2 * min_split_size`` is split); stealing goes down to ``2 * min(min_split_size,
-  1 MiB)``, since at the tail a finer cut is what saves time.
+  ``2 * min_split_size`` is split); stealing goes down to ``2 * min(STEAL_MIN, min_split_size)`` (128 KiB),
+  since at the tail a finer cut is what saves time.
 * A failed segment's unwritten rest becomes pending again after a backoff
   (``Retry-After`` wins when larger). A range that fails ``max_tries`` times in a row
   without progress fails the download with the last error's code.
@@ -48,6 +48,7 @@ __all__ = [
 ]
 
 ALIGN = 16 * 1024  # split points on 16 KiB boundaries: kinder to disks and piece maps
+STEAL_MIN = 64 * 1024  # at the tail, a slow connection keeps at most this much
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,13 +191,15 @@ class Planner:
         self._next_id = 0
         self._now = 0.0
         self._waiting_until: float | None = None
+        self._peak = 0  # the most connections open at once so far
         self._outcome: Finished | Failed | None = None
-        first = self.done.gaps(size)[0] if size is not None and self.done.gaps(size) else None
-        if size is not None and first is None:
+        if size is not None and not self.done.gaps(size):
             self._outcome = Finished(size)
         else:
-            start = first[0] if first else 0
-            # Ask to EOF: the probe connection may keep streaming into its share.
+            # The first missing byte; with the size unknown (``--continue`` on a file
+            # without a control file) what we have is the prefix. Ask to EOF: the probe
+            # connection may keep streaming into its share.
+            start = self.done.gaps(size)[0][0] if size is not None else self.done.prefix()
             self._pending.append(_Pending(start, None, 0, 0.0))
 
     # ---- what the fetcher reads ----
@@ -251,7 +254,7 @@ class Planner:
             return
         if s.end is None:
             gaps = [g for g in self.done.gaps(ev.size) if g[1] > s.start]
-            s.end = gaps[0][1]
+            s.end = gaps[0][1] if gaps else s.start  # nothing missing: an empty range
             self._pending.extend(_Pending(a, b, 0, 0.0) for a, b in gaps[1:])
         self._spread()
 
@@ -268,7 +271,8 @@ class Planner:
     def _ended(self, seg: int) -> None:
         s = self._segments.pop(seg)
         if s.end is None:  # EOF of an unknown size: that is the size
-            self.size = s.written
+            if self.size is None:
+                self.size = s.written
             return
         if s.written < s.end:
             # The worker believes it is done but bytes are missing: a short body.
@@ -278,6 +282,8 @@ class Planner:
         self._now = max(self._now, ev.now)
         s = self._segments.pop(ev.seg)
         s.pos = s.written  # claimed-but-unwritten bytes were not written: refetch them
+        if s.end is not None and s.written >= s.end:
+            return  # every byte arrived before the failure: nothing to retry
         retryable = isinstance(ev.error, RemoteError | TransferError) and bool(
             getattr(ev.error, "retryable", False)
         )
@@ -292,7 +298,7 @@ class Planner:
             self._outcome = Failed(error)
             return
         if self.accepts_ranges is False or self.size is None:
-            start, end = 0, None  # no ranges: only a full restart can continue
+            start, end = 0, self.size  # no ranges: only a full restart can continue
             self.done.clear()
         else:
             start, end = s.written, s.end
@@ -327,7 +333,10 @@ class Planner:
             if self._waiting_until is None or until < self._waiting_until:
                 self._waiting_until = until
                 return Wait(until - self._now)
-        if not self._pending and len(self._segments) < self._target():
+        if not self._pending and len(self._segments) < min(self._target(), self._peak):
+            # A connection finished its range (we had more running before): it takes
+            # half of the biggest rest. Fewer pieces than the target because of
+            # min_split_size is not a reason to steal: that is aria2's -k rule.
             stolen = self._steal()
             if stolen is not None:
                 return stolen
@@ -350,6 +359,7 @@ class Planner:
         seg = self._next_id
         self._next_id += 1
         self._segments[seg] = _Segment(start, end, tries)
+        self._peak = max(self._peak, len(self._segments))
         return Open(seg, start, end)
 
     def _spread(self) -> None:
@@ -364,10 +374,12 @@ class Planner:
             room = _room(big)
             if room < 2 * self.limits.min_split_size:
                 return
-            cut = _align(big.end - room // 2 if big.end is not None else 0)
-            if isinstance(big, _Segment):
-                cut = max(cut, big.pos)
             assert big.end is not None
+            lo = big.pos if isinstance(big, _Segment) else big.start
+            mid = big.end - room // 2
+            cut = _align(mid)
+            if cut <= lo:
+                cut = mid  # aligning would leave an empty or inverted piece
             self._pending.append(_Pending(cut, big.end, 0, 0.0))
             big.end = cut
 
@@ -376,7 +388,7 @@ class Planner:
         if not victims:
             return None
         victim = max(victims, key=lambda s: s.unclaimed)
-        if victim.unclaimed < 2 * min(self.limits.min_split_size, 1024 * 1024):
+        if victim.unclaimed < 2 * min(STEAL_MIN, self.limits.min_split_size):
             return None
         assert victim.end is not None
         cut = _align(victim.pos + victim.unclaimed // 2)

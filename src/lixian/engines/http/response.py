@@ -6,7 +6,8 @@ Rules, from RFC 9110 §14 and what aria2 insists on:
   asked; a different start is a lie (the bytes would land in the wrong place).
 * ``200`` to a request for ``bytes=N-`` with N > 0 means the server ignored Range, or
   ``If-Range`` found a different version; the body starts at byte 0.
-* ``416`` with ``bytes */0`` is an empty file; any other ``416`` is an error.
+* ``416`` with ``bytes */N`` for a request from byte N means nothing is missing; any
+  other ``416`` is an error.
 * Statuses >= 400 become ``HttpStatusError`` with aria2's code and any ``Retry-After``.
 """
 
@@ -81,8 +82,10 @@ def check_reply(
     if status >= 400:
         if status == 416:
             m = _EMPTY_RANGE.match(headers.get("Content-Range", ""))
-            if m and int(m[1]) == 0 and start == 0:
-                return Reply(0, 0, True, etag, last_modified)
+            if m and int(m[1]) == start:
+                # We asked from the very end: an empty file, or (--continue) one we
+                # already have whole.
+                return Reply(start, start, True, etag, last_modified)
         raise HttpStatusError(
             status, url, retry_after=parse_retry_after(headers.get("Retry-After"))
         )
