@@ -6,6 +6,7 @@ The engine never sees aria2's string options; it gets validated values here.
 from __future__ import annotations
 
 import base64
+import functools
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ class ProxyConfig:
 
     def for_url(self, url: URL) -> str | None:
         host = url.host or ""
-        env = urllib.request.getproxies_environment() if self.from_env else {}
+        env = _env_proxies() if self.from_env else {}
         no_proxy = self.no_proxy or tuple(
             x.strip() for x in env.get("no", "").split(",") if x.strip()
         )
@@ -42,6 +43,13 @@ class ProxyConfig:
         explicit = self.https_proxy if url.scheme == "https" else self.http_proxy
         chosen = explicit or self.all_proxy or env.get(url.scheme) or env.get("all")
         return chosen or None
+
+
+@functools.lru_cache(maxsize=1)
+def _env_proxies() -> dict[str, str]:
+    """The proxy variables, read once: scanning the environment per request showed up
+    in profiles of 1,000 small downloads."""
+    return urllib.request.getproxies_environment()
 
 
 def _host_matches(host: str, pattern: str) -> bool:

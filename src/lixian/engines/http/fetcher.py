@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import functools
 import hashlib
 import os
 import ssl
@@ -56,7 +57,15 @@ from lixian.errors import (
 )
 from lixian.ranges import RangeSet
 from lixian.storage.control import ResourceMeta
-from lixian.storage.local import LocalSink, Target, choose_target, control_path_for, open_sink
+from lixian.storage.local import (
+    LocalSink,
+    Target,
+    choose_target,
+    control_path_for,
+    is_local,
+    open_sink,
+    run_io,
+)
 from lixian.storage.paths import confine, sanitize_filename
 
 __all__ = ["DownloadResult", "HttpDownload", "HttpJob", "new_session", "parse_uri"]
@@ -144,7 +153,6 @@ class HttpDownload:
             raise BadUri("no URI given")
         self.limiter = RateLimiter(self.config.max_download_limit)
         self._limiters = (self.limiter, *limiters)
-        self._ssl = _ssl_context(self.config)
         self._target: Target | None = None
         self._sink: LocalSink | None = None
         self._planner: Planner | None = None
@@ -152,6 +160,7 @@ class HttpDownload:
         self._interrupt: BaseException | None = None
         self._if_modified_since: str | None = None
         self._checkpointing: asyncio.Task[None] | None = None
+        self._inline = False
         self.started = time.monotonic()
 
     # ---- live progress, read by the core ----
@@ -189,7 +198,8 @@ class HttpDownload:
 
     async def run(self) -> DownloadResult:
         try:
-            self._target = await asyncio.to_thread(self._initial_target)
+            self._inline = await asyncio.to_thread(is_local, self.job.directory)
+            self._target = await run_io(self._inline, self._initial_target)
             for _ in range(MAX_RESTARTS + 1):
                 try:
                     size = await self._attempt()
@@ -210,7 +220,12 @@ class HttpDownload:
     def _initial_target(self) -> Target | None:
         """Where to write when it is known before asking (``--out``, or a resumable file)."""
         name = self.job.out
-        path = confine(self.job.directory, name or sanitize_filename(self._url_name()))
+        if name is None:
+            # One sanitized component cannot leave the dir lexically; only a symlink
+            # could, and confine() below catches that before anything is opened.
+            path = self.job.directory.absolute() / sanitize_filename(self._url_name())
+        else:
+            path = confine(self.job.directory, name)
         if name is None and not (
             control_path_for(path, self.job.control_dir).exists()
             or (
@@ -219,6 +234,7 @@ class HttpDownload:
             )
         ):
             return None  # the server may name it (Content-Disposition)
+        path = confine(self.job.directory, path.relative_to(self.job.directory.absolute()))
         target = choose_target(path, self.config.policy, self.job.control_dir)
         if (
             self.config.conditional_get
@@ -421,15 +437,22 @@ class HttpDownload:
             name = filename_from_content_disposition(resp.headers.get("Content-Disposition", ""))
             name = sanitize_filename(name or self._url_name())
             path = confine(self.job.directory, name)
-            target = await asyncio.to_thread(
-                choose_target, path, self.config.policy, self.job.control_dir
-            )
-            if target.control is not None:
+            target, sink = await run_io(self._inline, self._choose_and_open, path, meta)
+            if sink is None:
                 raise _Restart(target=target)  # a resumable file under the server's name
             self._target = target
-        self._sink = await asyncio.to_thread(
-            open_sink, target, meta, self.config.policy, self.job.control_dir
+            self._sink = sink
+            return
+        self._sink = await run_io(
+            self._inline, open_sink, target, meta, self.config.policy, self.job.control_dir
         )
+
+    def _choose_and_open(self, path: Path, meta: ResourceMeta) -> tuple[Target, LocalSink | None]:
+        """Pick the name and open it in one trip to a thread (small files feel every hop)."""
+        target = choose_target(path, self.config.policy, self.job.control_dir)
+        if target.control is not None:
+            return target, None
+        return target, open_sink(target, meta, self.config.policy, self.job.control_dir)
 
     @contextlib.asynccontextmanager
     async def _request(
@@ -457,7 +480,7 @@ class HttpDownload:
                     headers=headers,
                     allow_redirects=False,
                     proxy=self.config.proxy.for_url(url),
-                    ssl=self._ssl,
+                    ssl=_ssl_context(self.config) if url.scheme == "https" else True,
                     timeout=timeout,
                 )
             location = resp.headers.get("Location")
@@ -518,7 +541,14 @@ def _file_digest(path: Path, algo: str) -> str:
 def _ssl_context(config: HttpConfig) -> ssl.SSLContext | bool:
     if not config.check_certificate:
         return False
+    return _verified_context(str(config.ca_certificate) if config.ca_certificate else None)
+
+
+@functools.lru_cache(maxsize=16)
+def _verified_context(cafile: str | None) -> ssl.SSLContext:
+    """One context per CA file: loading the system's CAs costs tens of ms and ~1 MB, and
+    aiohttp pools connections per context, so a context per download is a leak."""
     ctx = ssl.create_default_context()
-    if config.ca_certificate is not None:
-        ctx.load_verify_locations(cafile=str(config.ca_certificate))
+    if cafile is not None:
+        ctx.load_verify_locations(cafile=cafile)
     return ctx

@@ -14,7 +14,8 @@ Theory of operation (sans-IO: no sockets, files or clock; ``now`` arrives on eve
   the most unclaimed bytes gives away its second half (its end moves in, a new
   segment opens there). No received byte is thrown away and the tail never waits on
   one slow connection. The first cut keeps aria2's rule (nothing smaller than
-  ``2 * min_split_size`` is split); stealing goes down to ``2 * min(STEAL_MIN, min_split_size)`` (128 KiB),
+  ``2 * min_split_size`` is split); stealing goes down to
+  ``2 * min(STEAL_MIN, min_split_size)`` (128 KiB),
   since at the tail a finer cut is what saves time.
 * A failed segment's unwritten rest becomes pending again after a backoff
   (``Retry-After`` wins when larger). A range that fails ``max_tries`` times in a row
