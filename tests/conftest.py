@@ -12,6 +12,8 @@ import pytest
 
 from fixtures.fault_server import FaultServer
 
+pytest_plugins = ["fixtures.proxy_fixture"]
+
 
 @pytest.fixture
 def fault_server() -> Iterator[FaultServer]:

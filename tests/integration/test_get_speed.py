@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -58,11 +59,18 @@ def _env(home: Path) -> dict[str, str]:
 
 
 class Run:
-    """One CLI process started in its own directory; ``wait`` bounds it and times it."""
+    """One CLI process started in its own directory and timed; ``wait`` bounds it.
+
+    A thread collects its output and stamps its end, so processes that run side by side
+    each get their own duration whatever order they are waited for in.
+    """
 
     def __init__(self, argv: list[str], cwd: Path) -> None:
         cwd.mkdir(parents=True, exist_ok=True)
         self.cwd = cwd
+        self.returncode: int | None = None
+        self.elapsed = 0.0
+        self.output = ""
         self.began = time.monotonic()
         self.proc = subprocess.Popen(
             argv,
@@ -70,23 +78,24 @@ class Run:
             env=_env(cwd.parent / ".home"),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             text=True,
         )
-        self.returncode: int | None = None
-        self.elapsed = 0.0
-        self.output = ""
+        self._reader = threading.Thread(target=self._collect, daemon=True)
+        self._reader.start()
+
+    def _collect(self) -> None:
+        out, _ = self.proc.communicate()
+        self.elapsed = time.monotonic() - self.began
+        self.output = out
 
     def wait(self, timeout: float = TIMEOUT) -> Run:
-        try:
-            out, err = self.proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
+        self._reader.join(max(0.0, self.began + timeout - time.monotonic()))
+        if self._reader.is_alive():
             self.proc.kill()
-            self.proc.communicate()
-            raise
-        self.elapsed = time.monotonic() - self.began
+            self._reader.join(10)
+            raise subprocess.TimeoutExpired(self.proc.args, timeout, self.output)
         self.returncode = self.proc.returncode
-        self.output = out + err
         return self
 
     def describe(self) -> str:
