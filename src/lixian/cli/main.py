@@ -14,6 +14,7 @@ usage: lixian COMMAND [ARGS]
 
 commands:
   get URI...     download now, in this process (aria2c's options)
+  serve          run the daemon: aria2-compatible JSON-RPC, WebSocket and XML-RPC
 
 lixian --version | lixian COMMAND --help
 """
@@ -25,7 +26,13 @@ def _get(argv: Sequence[str]) -> int:
     return get_main(argv)
 
 
-COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {"get": _get}
+def _serve(argv: Sequence[str]) -> int:
+    from lixian.cli.serve import main as serve_main
+
+    return serve_main(argv)
+
+
+COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {"get": _get, "serve": _serve}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,7 +5,8 @@ the RPC's ``getOption``/``changeOption``; see DESIGN.md, "aria2 compatibility", 
 docs/differences.md for where lixian departs from aria2c on purpose.
 
 - ``spec``: what one option is (``Kind``, ``OptionSpec``, value syntax);
-- ``table``: the rows (``OPTIONS``, ``ACCEPTED_IGNORED``, ``SHORT``);
+- ``table``: the rows (``OPTIONS``, ``ACCEPTED_IGNORED``, ``SHORT``, and ``DAEMON_OPTIONS``,
+  what only ``lixian serve`` accepts);
 - ``aria2_names``: every aria2c option name and arity (``ARIA2_OPTION_NAMES``);
 - ``parse``: argv and aria2.conf readers, ``resolve`` and ``suggest``.
 
@@ -35,6 +36,8 @@ from lixian.options.spec import (
 )
 from lixian.options.table import (
     ACCEPTED_IGNORED,
+    DAEMON_ALIASES,
+    DAEMON_OPTIONS,
     IGNORED_OPTIONS,
     OPTIONS,
     SHORT,
@@ -47,6 +50,8 @@ __all__ = [
     "ARIA2_OPTIONS",
     "ARIA2_OPTION_NAMES",
     "CHECKSUM_HEX_DIGITS",
+    "DAEMON_ALIASES",
+    "DAEMON_OPTIONS",
     "IGNORED_OPTIONS",
     "OPTIONS",
     "SHORT",

@@ -25,6 +25,12 @@ aria2.conf aria2c only warns, and so does lixian, with a suggestion. Names of ar
 options lixian has not built yet are errors everywhere (``--dry-run`` must never
 download). Harmless aria2 options (``ACCEPTED_IGNORED``) are checked, consumed and
 reported once as ignored.
+
+``lixian serve`` passes ``daemon=True`` everywhere: then aria2's RPC-server options
+(``--enable-rpc``, ``--rpc-listen-port``, ``-D``, ...) and lixian's own (``--host``,
+``--state``, and ``--port``/``--secret``, stored under their aria2 names) are
+accepted too (``DAEMON_OPTIONS``); they win over an ignored option of the same name
+(``max-download-result``, which the daemon does implement).
 """
 
 from __future__ import annotations
@@ -36,13 +42,15 @@ from pathlib import Path
 
 from lixian.errors import BadOption
 from lixian.options.aria2_names import ARIA2_OPTION_NAMES, ARIA2_OPTIONS, ARIA2_SHORT, ArgKind
-from lixian.options.spec import Kind, OptionValue
-from lixian.options.table import IGNORED_OPTIONS, OPTIONS, SHORT
+from lixian.options.spec import Kind, OptionSpec, OptionValue
+from lixian.options.table import DAEMON_ALIASES, DAEMON_OPTIONS, IGNORED_OPTIONS, OPTIONS, SHORT
 
 __all__ = ["ParsedArgs", "load_conf", "parse_argv", "parse_conf", "resolve", "suggest"]
 
 _KNOWN = frozenset(OPTIONS) | frozenset(IGNORED_OPTIONS) | ARIA2_OPTION_NAMES
 _KNOWN_SORTED = sorted(_KNOWN)
+_KNOWN_DAEMON = _KNOWN | frozenset(DAEMON_OPTIONS)
+_KNOWN_DAEMON_SORTED = sorted(_KNOWN_DAEMON)
 _ALL_SHORT = {**ARIA2_SHORT, **SHORT}
 _STRIP = " \t\r\n"  # aria2's DEFAULT_STRIP_CHARSET
 _MAX_LISTED = 8
@@ -62,7 +70,15 @@ class ParsedArgs:
     warnings: list[str] = field(default_factory=list)
 
 
-def parse_argv(argv: Sequence[str]) -> ParsedArgs:
+def _implemented(name: str, daemon: bool) -> OptionSpec | None:
+    """The spec that gives ``name`` a value at this door, if any."""
+    spec = OPTIONS.get(name)
+    if spec is None and daemon:
+        spec = DAEMON_OPTIONS.get(name)
+    return spec
+
+
+def parse_argv(argv: Sequence[str], *, daemon: bool = False) -> ParsedArgs:
     """Parse the words after ``lixian get`` with aria2c's command-line semantics.
 
     Raises ``BadOption`` (exit code 28) for an unknown, ambiguous, unsupported or
@@ -82,8 +98,8 @@ def parse_argv(argv: Sequence[str]) -> ParsedArgs:
             break
         if word.startswith("--"):
             typed, eq, attached = word[2:].partition("=")
-            name = _long_name(typed)
-            arg = _arg_kind(name)
+            name = _long_name(typed, daemon)
+            arg = _arg_kind(name, daemon)
             raw: str | None = None
             if eq:
                 if arg is ArgKind.NONE:
@@ -94,15 +110,15 @@ def parse_argv(argv: Sequence[str]) -> ParsedArgs:
                     raise BadOption(f"option '--{name}' requires an argument")
                 raw = words[i]
                 i += 1
-            _take(out, name, raw, f"--{name}")
+            _take(out, name, raw, f"--{name}", daemon)
         elif word.startswith("-") and word != "-":
-            i = _short_cluster(out, word, words, i)
+            i = _short_cluster(out, word, words, i, daemon)
         else:
             out.uris.append(word)
     return out
 
 
-def _short_cluster(out: ParsedArgs, word: str, words: list[str], i: int) -> int:
+def _short_cluster(out: ParsedArgs, word: str, words: list[str], i: int, daemon: bool) -> int:
     """Handle ``-xVALUE`` / ``-x VALUE`` / ``-cq`` clusters; return the next index."""
     j = 1
     while j < len(word):
@@ -112,17 +128,17 @@ def _short_cluster(out: ParsedArgs, word: str, words: list[str], i: int) -> int:
         if name is None:
             raise BadOption(f"unrecognized option '-{letter}'")
         shown = f"--{name} (-{letter})"
-        arg = _arg_kind(name)
+        arg = _arg_kind(name, daemon)
         rest = word[j:]
         if arg is ArgKind.NONE:
-            _take(out, name, None, shown)
+            _take(out, name, None, shown, daemon)
             continue
         if arg is ArgKind.OPTIONAL:
-            _take(out, name, rest or None, shown)
+            _take(out, name, rest or None, shown, daemon)
         elif rest:
-            _take(out, name, rest, shown)
+            _take(out, name, rest, shown, daemon)
         elif i < len(words):
-            _take(out, name, words[i], shown)
+            _take(out, name, words[i], shown, daemon)
             i += 1
         else:
             raise BadOption(f"option '-{letter}' ({name}) requires an argument")
@@ -130,11 +146,14 @@ def _short_cluster(out: ParsedArgs, word: str, words: list[str], i: int) -> int:
     return i
 
 
-def _long_name(typed: str) -> str:
+def _long_name(typed: str, daemon: bool = False) -> str:
     """Exact name, or a unique prefix of one, as ``getopt_long`` resolves it."""
-    if typed in _KNOWN:
+    known, known_sorted = (
+        (_KNOWN_DAEMON, _KNOWN_DAEMON_SORTED) if daemon else (_KNOWN, _KNOWN_SORTED)
+    )
+    if typed in known:
         return typed
-    matches = [n for n in _KNOWN_SORTED if typed and n.startswith(typed)]
+    matches = [n for n in known_sorted if typed and n.startswith(typed)]
     if len(matches) == 1:
         return matches[0]
     if matches:
@@ -144,19 +163,21 @@ def _long_name(typed: str) -> str:
     raise BadOption(_unrecognized(f"--{typed}", typed))
 
 
-def _arg_kind(name: str) -> ArgKind:
+def _arg_kind(name: str, daemon: bool = False) -> ArgKind:
     """aria2c's arity for the name; a lixian-only option's follows its kind."""
     known = ARIA2_OPTIONS.get(name)
     if known is not None:
         return known.arg
-    return ArgKind.OPTIONAL if OPTIONS[name].kind is Kind.BOOL else ArgKind.REQUIRED
+    spec = _implemented(name, daemon)
+    assert spec is not None  # _long_name only yields known names
+    return ArgKind.OPTIONAL if spec.kind is Kind.BOOL else ArgKind.REQUIRED
 
 
-def _take(out: ParsedArgs, name: str, raw: str | None, shown: str) -> None:
+def _take(out: ParsedArgs, name: str, raw: str | None, shown: str, daemon: bool = False) -> None:
     """Record one occurrence; ``raw`` None means no value was attached."""
-    spec = OPTIONS.get(name)
+    spec = _implemented(name, daemon)
     if spec is not None:
-        _store(out.options, name, spec.parse("" if raw is None else raw))
+        _store(out.options, DAEMON_ALIASES.get(name, name), spec.parse("" if raw is None else raw))
         return
     ignored = IGNORED_OPTIONS.get(name)
     if ignored is None:
@@ -176,7 +197,7 @@ def _store(options: dict[str, OptionValue], name: str, value: OptionValue) -> No
 
 
 def parse_conf(
-    text: str, *, source: str = "aria2.conf"
+    text: str, *, source: str = "aria2.conf", daemon: bool = False
 ) -> tuple[dict[str, OptionValue], list[str]]:
     """Parse aria2.conf text into ``(options, warnings)``; see the module doc for syntax.
 
@@ -197,10 +218,10 @@ def parse_conf(
         if not name:
             continue
         where = f"{source}:{number}"
-        spec = OPTIONS.get(name)
+        spec = _implemented(name, daemon)
         try:
             if spec is not None:
-                _store(options, name, spec.parse(raw))
+                _store(options, DAEMON_ALIASES.get(name, name), spec.parse(raw))
             elif name in IGNORED_OPTIONS:
                 IGNORED_OPTIONS[name].parse(raw)
                 warnings.append(f"{where}: --{name} is accepted but ignored by lixian")
@@ -215,17 +236,17 @@ def parse_conf(
     return options, warnings
 
 
-def load_conf(path: Path) -> tuple[dict[str, OptionValue], list[str]]:
+def load_conf(path: Path, *, daemon: bool = False) -> tuple[dict[str, OptionValue], list[str]]:
     """Read and parse an aria2.conf file (``--conf-path``); unreadable is ``BadOption``."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise BadOption(f"cannot read configuration file {path}: {exc}") from None
-    return parse_conf(text, source=str(path))
+    return parse_conf(text, source=str(path), daemon=daemon)
 
 
 def resolve(
-    cli: Mapping[str, OptionValue], conf: Mapping[str, OptionValue]
+    cli: Mapping[str, OptionValue], conf: Mapping[str, OptionValue], *, daemon: bool = False
 ) -> dict[str, OptionValue | None]:
     """Merge layers: command line over conf file over defaults; every option present.
 
@@ -234,10 +255,13 @@ def resolve(
     sends the conf file's headers *and* the command line's (conf first), so they
     concatenate here too.
     """
-    merged: dict[str, OptionValue | None] = {n: s.default for n, s in OPTIONS.items()}
+    specs = {**OPTIONS, **DAEMON_OPTIONS} if daemon else OPTIONS
+    merged: dict[str, OptionValue | None] = {
+        n: s.default for n, s in specs.items() if n not in DAEMON_ALIASES
+    }
     for layer in (conf, cli):
         for name, value in layer.items():
-            if name not in OPTIONS:
+            if name not in merged:
                 raise BadOption(f"unrecognized option '--{name}'")
             old = merged[name]
             if isinstance(value, tuple) and isinstance(old, tuple):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import types
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 
 from lixian import __version__
 from lixian.errors import BadOption
@@ -21,6 +22,8 @@ from lixian.options.spec import Kind, OptionSpec, OptionValue, check_checksum, c
 
 __all__ = [
     "ACCEPTED_IGNORED",
+    "DAEMON_ALIASES",
+    "DAEMON_OPTIONS",
     "IGNORED_OPTIONS",
     "OPTIONS",
     "SHORT",
@@ -69,11 +72,12 @@ def _global(
     maximum: float | None = None,
     choices: tuple[str, ...] = (),
     changeable: bool = False,
+    secret: bool = False,
 ) -> OptionSpec:
     """A process-wide option; a ``changeable`` one is what changeGlobalOption accepts."""
     return OptionSpec(
         name, kind, default, short, minimum, maximum, choices, "global", changeable, help,
-        changeable,
+        changeable, secret,
     )  # fmt: skip
 
 
@@ -183,11 +187,51 @@ _IGNORED = (
     _task("realtime-chunk-checksum", _B, True, "Metalink chunk checks"),
 )  # fmt: skip
 
+# What only ``lixian serve`` accepts: aria2's RPC-server options (its names, kinds and
+# defaults, so an aria2c command line or aria2.conf starts the daemon unchanged), and
+# lixian's short spellings of the same things. Kept out of ``OPTIONS`` on purpose:
+# ``lixian get`` serves no RPC, so ``lixian get --enable-rpc`` stays an error there.
+_DAEMON = (
+    _global("enable-rpc", _B, False, "accepted for aria2c compatibility; lixian serve always "
+            "serves RPC"),
+    _global("rpc-listen-port", _I, 6800, "RPC port", minimum=1024, maximum=65535),
+    _global("rpc-listen-all", _B, False, "listen on every interface (a secret is then required)"),
+    _global("rpc-secret", _S, None, "RPC secret token (generated when one is required)",
+            secret=True),
+    _global("rpc-allow-origin-all", _B, False, "CORS for any origin (requires a secret)"),
+    _global("rpc-max-request-size", _Z, 2 * _M, "largest RPC request body", minimum=0),
+    _global("save-session", _P, None, "write unfinished downloads to FILE at exit and on "
+            "saveSession", changeable=True),
+    _global("save-session-interval", _I, 0, "also save the session every N seconds; 0 = only "
+            "at exit", minimum=0),
+    _global("daemon", _B, False, "run in the background (pidfile in the state dir)", short="D"),
+    _global("max-download-result", _I, 1000, "stopped downloads kept in the results list",
+            minimum=0, changeable=True),
+    _global("pause", _B, False, "add every new download paused"),
+    # lixian's own: the listen address and the durable state file.
+    _global("host", _S, "127.0.0.1", "lixian: address to listen on (a secret is required "
+            "unless it is loopback)"),
+    _global("state", _P, None, "lixian: the SQLite state file (default: per RPC port, in the "
+            "user data dir)"),
+)  # fmt: skip
+_DAEMON_BY_NAME = {s.name: s for s in _DAEMON}
+DAEMON_ALIASES: Mapping[str, str] = types.MappingProxyType(
+    {"port": "rpc-listen-port", "secret": "rpc-secret"}
+)
+"""lixian's short spellings -> the aria2 option they set (``--port 6801``)."""
+
 OPTIONS: Mapping[str, OptionSpec] = types.MappingProxyType({s.name: s for s in _IMPLEMENTED})
 """Every option lixian implements, by long name without dashes."""
 
 IGNORED_OPTIONS: Mapping[str, OptionSpec] = types.MappingProxyType({s.name: s for s in _IGNORED})
 """Specs of the accepted-but-ignored aria2 options, to check and consume their values."""
+
+DAEMON_OPTIONS: Mapping[str, OptionSpec] = types.MappingProxyType(
+    {s.name: s for s in _DAEMON}
+    | {alias: replace(_DAEMON_BY_NAME[target], name=alias, short=None)
+       for alias, target in DAEMON_ALIASES.items()}
+)  # fmt: skip
+"""``lixian serve``'s options beyond ``OPTIONS`` (aria2's RPC ones, and lixian's aliases)."""
 
 ACCEPTED_IGNORED: frozenset[str] = frozenset(IGNORED_OPTIONS)
 
@@ -198,8 +242,8 @@ SHORT: Mapping[str, str] = types.MappingProxyType(
 
 
 def spec_for(name: str) -> OptionSpec:
-    """The spec of an implemented or ignored option, or ``BadOption`` for anything else."""
-    spec = OPTIONS.get(name) or IGNORED_OPTIONS.get(name)
+    """The spec of an implemented, daemon or ignored option, or ``BadOption`` otherwise."""
+    spec = OPTIONS.get(name) or DAEMON_OPTIONS.get(name) or IGNORED_OPTIONS.get(name)
     if spec is None:
         raise BadOption(f"unrecognized option '--{name}'")
     return spec
