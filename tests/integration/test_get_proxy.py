@@ -324,11 +324,6 @@ def test_environment_is_not_used_when_an_option_names_a_proxy(
     assert_proxied(http_proxy, fault_server, "/optenv.bin")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lixian bug: env http_proxy is aria2's --http-proxy, which beats --all-proxy for "
-    "http:// (aria2c uses it); ProxyConfig.for_url ranks --all-proxy above every env var",
-)
 @pytest.mark.usefixtures("aria2c_available")
 def test_env_http_proxy_beats_all_proxy_option_like_aria2c(
     fault_server: FaultServer, http_proxy: ForwardingProxy, runner: Runner
@@ -349,13 +344,6 @@ def test_env_http_proxy_beats_all_proxy_option_like_aria2c(
                 assert_proxied(http_proxy, fault_server, "/prec.bin")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lixian bug: an empty --http-proxy=/--all-proxy=/--no-proxy= is read as 'not "
-    "given' (core.config._str maps '' to None), so the environment variable still applies; "
-    "aria2c lets the empty option override it (check_proxy: 'An empty value clears the "
-    "proxy')",
-)
 @pytest.mark.usefixtures("aria2c_available")
 @pytest.mark.parametrize(
     ("option", "variable", "proxied"),
@@ -427,12 +415,6 @@ def test_no_proxy_is_decided_per_host(
     assert all("/near.bin" not in r.target for r in http_proxy.requests)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lixian bug: --no-proxy help says 'hosts, domains and CIDRs' but "
-    "config._host_matches compares names only, so 127.0.0.0/8 never matches 127.0.0.1 "
-    "(aria2c bypasses the proxy)",
-)
 @pytest.mark.usefixtures("aria2c_available")
 @pytest.mark.parametrize("network", ["127.0.0.0/8", "127.0.0.1/32"])
 def test_no_proxy_network_with_mask_like_aria2c(
@@ -547,12 +529,6 @@ def _wrong_https_proxy_run(
     return result
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lixian bug: a CONNECT answered 407 surfaces aiohttp's ClientHttpProxyError text, "
-    "which contains the proxy URL with its password (url='http://user:PASS@...'), in the "
-    "download result",
-)
 def test_rejected_tunnel_credentials_are_not_printed(
     tls_fault_server: FaultServer, http_proxy: ForwardingProxy, runner: Runner
 ) -> None:
@@ -560,12 +536,6 @@ def test_rejected_tunnel_credentials_are_not_printed(
     assert WRONG_PASSWORD not in output(result)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lixian bug: a CONNECT answered 407 becomes a retryable NetworkError (exit 6) and "
-    "is asked again --max-tries times with the same credentials, while a plain-http 407 is "
-    "final (one request, exit 22)",
-)
 def test_rejected_tunnel_credentials_are_not_retried(
     tls_fault_server: FaultServer, http_proxy: ForwardingProxy, runner: Runner
 ) -> None:

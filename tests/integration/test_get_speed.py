@@ -198,13 +198,6 @@ def test_too_slow_download_keeps_what_it_received(
     assert done, f"the server sent {received} bytes, none were kept"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lixian bug: _check_speed measures planner.completed, i.e. bytes flushed to disk in "
-    "256 KiB batches per connection, not bytes received; a steady 40 KB/s connection flushes "
-    "every 6.5 s, so a 3 s window sees 0 B/s and --lowest-speed-limit=10K aborts it (exit 5) "
-    "while aria2c completes",
-)
 def test_lowest_speed_limit_spares_a_download_above_it(
     fault_server: FaultServer, tmp_path: Path, aria2c: str
 ) -> None:

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import sys
 import time
-from collections import deque
-from collections.abc import Iterable
 from typing import TextIO
 
 from lixian.core.manager import TaskView
 from lixian.core.task import TaskState
 
-__all__ = ["PlainDisplay", "Speeds", "format_bytes", "format_eta", "print_results", "task_name"]
+__all__ = ["PlainDisplay", "format_bytes", "format_eta", "print_results", "task_name"]
 
 _STATUS = {
     TaskState.COMPLETE: "OK",
@@ -45,28 +43,6 @@ def format_eta(seconds: float | None) -> str:
     return f"{h}h{m:02d}m" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
 
 
-class Speeds:
-    """Per-task speed over the last few seconds, from completed-length samples."""
-
-    def __init__(self, window: float = 3.0) -> None:
-        self.window = window
-        self._samples: dict[str, deque[tuple[float, int]]] = {}
-
-    def update(self, views: Iterable[TaskView], now: float) -> None:
-        for view in views:
-            samples = self._samples.setdefault(view.task.gid, deque())
-            samples.append((now, view.completed_length))
-            while len(samples) > 2 and now - samples[0][0] > self.window:
-                samples.popleft()
-
-    def speed(self, gid: str) -> float:
-        samples = self._samples.get(gid)
-        if not samples or len(samples) < 2:
-            return 0.0
-        (t0, c0), (t1, c1) = samples[0], samples[-1]
-        return (c1 - c0) / (t1 - t0) if t1 > t0 else 0.0
-
-
 def task_name(view: TaskView) -> str:
     path = view.path
     return path.name if path is not None else (view.task.uris[0] if view.task.uris else "?")
@@ -78,7 +54,6 @@ class PlainDisplay:
     def __init__(self, stream: TextIO | None = None, interval: float = 5.0) -> None:
         self.stream = stream or sys.stdout
         self.interval = interval
-        self._speeds = Speeds(window=interval)
         self._last = time.monotonic()
 
     def __enter__(self) -> PlainDisplay:
@@ -89,14 +64,13 @@ class PlainDisplay:
 
     def update(self, views: list[TaskView]) -> None:
         now = time.monotonic()
-        self._speeds.update(views, now)
         if now - self._last < self.interval:
             return
         self._last = now
         active = [v for v in views if v.task.state is TaskState.ACTIVE]
         done = sum(v.completed_length for v in views)
         size = sum(v.total_length or 0 for v in views)
-        speed = sum(self._speeds.speed(v.task.gid) for v in views)
+        speed = sum(v.speed() for v in views)
         conns = sum(v.engine.connections for v in active if v.engine is not None)
         pct = f"({100 * done // size}%)" if size else ""
         self.stream.write(

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from lixian.cli.display import Speeds, format_bytes, format_eta, task_name
+from lixian.cli.display import format_bytes, format_eta, task_name
 from lixian.core.manager import TaskView
 from lixian.core.task import TaskState
 
@@ -20,7 +18,6 @@ class LiveDisplay:
 
     def __init__(self, console: Console | None = None) -> None:
         self.console = console or Console(stderr=False)
-        self._speeds = Speeds()
         self._live: Live | None = None
 
     def __enter__(self) -> LiveDisplay:
@@ -33,8 +30,6 @@ class LiveDisplay:
             self._live.__exit__(None, None, None)
 
     def update(self, views: list[TaskView]) -> None:
-        now = time.monotonic()
-        self._speeds.update(views, now)
         table = Table(box=None, pad_edge=False, expand=False)
         for col in ("gid", "file", "progress", "size", "speed", "ETA", "CN"):
             table.add_column(col, justify="right" if col not in ("file", "gid") else "left")
@@ -45,7 +40,7 @@ class LiveDisplay:
             done, size = view.completed_length, view.total_length
             total_done += done
             total_size += size or 0
-            speed = self._speeds.speed(view.task.gid)
+            speed = view.speed()
             total_speed += speed
             if view.task.state is not TaskState.ACTIVE or shown >= 20:
                 continue

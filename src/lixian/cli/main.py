@@ -15,6 +15,11 @@ usage: lixian COMMAND [ARGS]
 commands:
   get URI...     download now, in this process (aria2c's options)
   serve          run the daemon: aria2-compatible JSON-RPC, WebSocket and XML-RPC
+  add URI...     queue downloads on a running daemon (aria2c's options)
+  ls             list its tasks (--json, --status active,waiting,...)
+  status GID     one task in detail
+  pause|resume|rm GID...|--all
+  watch          live progress until the queue is done
 
 lixian --version | lixian COMMAND --help
 """
@@ -32,7 +37,23 @@ def _serve(argv: Sequence[str]) -> int:
     return serve_main(argv)
 
 
-COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {"get": _get, "serve": _serve}
+def _client(name: str) -> Callable[[Sequence[str]], int]:
+    """A client command from ``cli/client_cmds.py``, imported only when it runs."""
+
+    def run(argv: Sequence[str]) -> int:
+        from lixian.cli import client_cmds
+
+        command: Callable[[Sequence[str]], int] = getattr(client_cmds, name)
+        return command(argv)
+
+    return run
+
+
+COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
+    "get": _get,
+    "serve": _serve,
+    **{name: _client(name) for name in ("add", "ls", "status", "pause", "resume", "rm", "watch")},
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -45,6 +45,12 @@ def _str(opts: Mapping[str, OptionValue | None], name: str) -> str | None:
     return None if value in (None, "") else str(value)
 
 
+def _raw(opts: Mapping[str, OptionValue | None], name: str) -> str | None:
+    """The value as given: None when unset, "" when set empty (which clears, for proxies)."""
+    value = opts.get(name)
+    return None if value is None else str(value)
+
+
 def _bool(opts: Mapping[str, OptionValue | None], name: str, default: bool = False) -> bool:
     value = opts.get(name)
     return default if value is None else bool(value)
@@ -87,7 +93,7 @@ def http_config(
     opts: Mapping[str, OptionValue | None], cookies: tuple[Cookie, ...] = ()
 ) -> HttpConfig:
     """Build the HTTP engine's settings for one task from its resolved options."""
-    no_proxy = _str(opts, "no-proxy")
+    no_proxy = _raw(opts, "no-proxy")
     limits = PlanLimits(
         split=_int(opts, "split", 16),
         max_connections=_int(opts, "max-connection-per-server", 16),
@@ -104,10 +110,12 @@ def http_config(
         http_user=_str(opts, "http-user"),
         http_passwd=_str(opts, "http-passwd"),
         proxy=ProxyConfig(
-            all_proxy=_str(opts, "all-proxy"),
-            http_proxy=_str(opts, "http-proxy"),
-            https_proxy=_str(opts, "https-proxy"),
-            no_proxy=tuple(x.strip() for x in (no_proxy or "").split(",") if x.strip()),
+            all_proxy=_raw(opts, "all-proxy"),
+            http_proxy=_raw(opts, "http-proxy"),
+            https_proxy=_raw(opts, "https-proxy"),
+            no_proxy=None
+            if no_proxy is None
+            else tuple(x.strip() for x in no_proxy.split(",") if x.strip()),
         ),
         check_certificate=_bool(opts, "check-certificate", True),
         ca_certificate=Path(p) if (p := _str(opts, "ca-certificate")) else None,

@@ -70,7 +70,10 @@ class TaskView:
 
     def sample(self, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
-        self._samples.append((now, self.completed_length))
+        # Bytes off the wire, not on disk: writes come in 256 KiB batches per connection,
+        # which would make a slow download look stalled.
+        count = self.engine.received if self.engine is not None else self.completed_length
+        self._samples.append((now, count))
         while len(self._samples) > 2 and now - self._samples[0][0] > SPEED_WINDOW:
             self._samples.popleft()
 

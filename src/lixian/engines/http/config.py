@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import ipaddress
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -26,23 +27,32 @@ _HOP_SENSITIVE = ("authorization", "cookie")
 
 @dataclass(frozen=True, slots=True)
 class ProxyConfig:
+    """aria2c's proxy rules. ``None`` = not given; ``""`` = given empty, which clears.
+
+    Precedence, as aria2c: ``--http(s)-proxy`` > ``http(s)_proxy`` in the environment (aria2c
+    reads it as ``--http(s)-proxy``) > ``--all-proxy`` > ``all_proxy``. ``--no-proxy`` (else
+    ``no_proxy``) lists hosts, domains (``.example.com``) and networks (``127.0.0.0/8``).
+    """
+
     all_proxy: str | None = None
     http_proxy: str | None = None
     https_proxy: str | None = None
-    no_proxy: tuple[str, ...] = ()
-    from_env: bool = True  # the usual http_proxy/https_proxy/no_proxy variables
+    no_proxy: tuple[str, ...] | None = None
+    from_env: bool = True
 
     def for_url(self, url: URL) -> str | None:
         host = url.host or ""
         env = _env_proxies() if self.from_env else {}
-        no_proxy = self.no_proxy or tuple(
-            x.strip() for x in env.get("no", "").split(",") if x.strip()
-        )
+        no_proxy = self.no_proxy
+        if no_proxy is None:
+            no_proxy = tuple(x.strip() for x in env.get("no", "").split(",") if x.strip())
         if any(_host_matches(host, pattern) for pattern in no_proxy):
             return None
         explicit = self.https_proxy if url.scheme == "https" else self.http_proxy
-        chosen = explicit or self.all_proxy or env.get(url.scheme) or env.get("all")
-        return chosen or None
+        for candidate in (explicit, env.get(url.scheme), self.all_proxy, env.get("all")):
+            if candidate is not None:
+                return candidate or None  # an empty option clears what follows
+        return None
 
 
 @functools.lru_cache(maxsize=1)
@@ -53,9 +63,25 @@ def _env_proxies() -> dict[str, str]:
 
 
 def _host_matches(host: str, pattern: str) -> bool:
-    pattern = pattern.lstrip(".").lower()
-    host = host.lower()
-    return pattern == "*" or host == pattern or host.endswith("." + pattern)
+    pattern = pattern.strip().lower()
+    host = host.strip("[]").lower()
+    if pattern == "*":
+        return True
+    if "/" in pattern or _is_ip(pattern):
+        try:
+            return ipaddress.ip_address(host) in ipaddress.ip_network(pattern, strict=False)
+        except ValueError:
+            return False
+    pattern = pattern.lstrip(".")
+    return host == pattern or host.endswith("." + pattern)
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)

@@ -162,6 +162,7 @@ class HttpDownload:
         self._checkpointing: asyncio.Task[None] | None = None
         self._inline = False
         self.started = time.monotonic()
+        self.received = 0  # bytes taken off the wire (speeds); completed_length = on disk
 
     # ---- live progress, read by the core ----
 
@@ -298,7 +299,7 @@ class HttpDownload:
                         await asyncio.wait_for(self._wake.wait(), 0.5)
                     self._wake.clear()
                     now = time.monotonic()
-                    self._check_speed(history, now, planner.completed)
+                    self._check_speed(history, now, self.received)
                     if now - last_checkpoint >= CHECKPOINT_EVERY:
                         last_checkpoint = now
                         self._start_checkpoint()
@@ -352,6 +353,7 @@ class HttpDownload:
                         for limiter in self._limiters:
                             await limiter.acquire(len(data))
                         n = planner.claim(seg, len(data))
+                        self.received += n
                         if n:
                             chunks.append(data if n == len(data) else data[:n])
                             buffered += n
