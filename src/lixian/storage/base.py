@@ -7,6 +7,7 @@ only reports what it received and never bookkeeps durability.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -21,8 +22,9 @@ class Sink(Protocol):
     done: RangeSet
     meta: ResourceMeta
 
-    async def write_at(self, offset: int, data: bytes) -> None:
-        """Write ``data`` at ``offset``; progress is recorded once it is written."""
+    async def write_at(self, offset: int, data: bytes | Sequence[bytes]) -> None:
+        """Write ``data`` (one buffer or several back to back) at ``offset``; progress is
+        recorded once it is written."""
 
     async def checkpoint(self) -> None:
         """Make the recorded progress durable (fsync data, then progress)."""

@@ -24,7 +24,7 @@ import hashlib
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -241,18 +241,25 @@ class LocalSink:
         self._lock = threading.Lock()  # data write + progress record happen as one step
         self._unsynced = 0
 
-    async def write_at(self, offset: int, data: bytes) -> None:
-        await run_io(self.inline and len(data) <= INLINE_WRITE, self._write, offset, data)
+    async def write_at(self, offset: int, data: bytes | Sequence[bytes]) -> None:
+        """Write ``data`` (or several buffers back to back, with one ``pwritev``)."""
+        parts = [data] if isinstance(data, bytes) else list(data)
+        size = sum(len(p) for p in parts)
+        await run_io(self.inline and size <= INLINE_WRITE, self._write, offset, parts)
 
-    def _write(self, offset: int, data: bytes) -> None:
+    def _write(self, offset: int, parts: list[bytes]) -> None:
         with self._lock:
-            view = memoryview(data)
+            views = [memoryview(p) for p in parts if p]
             pos = offset
             try:
-                while view:
-                    n = os.pwrite(self._fd, view, pos)
-                    view = view[n:]
+                while views:
+                    n = os.pwritev(self._fd, views, pos)
                     pos += n
+                    while views and n >= len(views[0]):  # drop what was written
+                        n -= len(views[0])
+                        views.pop(0)
+                    if n:
+                        views[0] = views[0][n:]
             except OSError as exc:
                 if pos > offset:
                     self.done.add(offset, pos)

@@ -392,11 +392,12 @@ class HttpDownload:
         if not chunks:
             return pos
         assert self._sink is not None
-        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        parts = list(chunks)  # written with one pwritev: no joining copy
         chunks.clear()
-        await self._sink.write_at(pos, data)
-        planner.receive(Written(seg, len(data)))
-        return pos + len(data)
+        size = sum(len(p) for p in parts)
+        await self._sink.write_at(pos, parts)
+        planner.receive(Written(seg, size))
+        return pos + size
 
     async def _accept(
         self,
