@@ -1,0 +1,139 @@
+"""lixian's own RPC methods (``lixian.*``), over the same table and token as aria2's.
+
+Why they exist: aria2 can only list a queue in the order it runs, one list at a
+time, so a page showing "the 50 largest paused downloads named *ubuntu*" would fetch
+every task. ``lixian.listTasks`` filters, sorts and pages on the server. Results use
+aria2's status structs (strings), plus a ``name``, so a client renders both the same
+way; the page envelopes (``total``) are plain integers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlsplit
+
+from lixian.core.snapshot import TaskInfo
+from lixian.core.task import TaskState
+from lixian.rpc.errors import Params, RpcError, as_integer
+from lixian.rpc.schema import files_struct, status_struct
+
+if TYPE_CHECKING:
+    from lixian.core.manager import Manager
+
+__all__ = ["list_files", "list_tasks", "task_name"]
+
+DEFAULT_LIMIT = 100
+_STATES = {state.value: state for state in TaskState}
+_FILTER_KEYS = frozenset({"status", "name"})
+
+
+def task_name(info: TaskInfo) -> str:
+    """What a person calls the download: its file's name, else the URI's last segment."""
+    for file in info.files:
+        if file.path is not None and file.path.name:
+            return file.path.name
+    for file in info.files:
+        for uri in file.uris:
+            segment = PurePosixPath(unquote(urlsplit(uri.uri).path)).name
+            return segment or uri.uri
+    return ""
+
+
+def _progress(info: TaskInfo) -> float:
+    return info.completed_length / info.total_length if info.total_length else 0.0
+
+
+_SORTS: dict[str, Callable[[TaskInfo, float], object]] = {
+    "name": lambda info, added: task_name(info).casefold(),
+    "size": lambda info, added: info.total_length,
+    "progress": lambda info, added: _progress(info),
+    "added": lambda info, added: added,
+}
+
+
+def _count(p: Params, i: int, default: int, what: str) -> int:
+    raw = p.get(i)
+    if raw is None:
+        return default
+    number = as_integer(raw)
+    if number is None or number < 0:
+        raise RpcError(f"{what} must be a whole number >= 0")
+    return number
+
+
+def _filter(p: Params) -> tuple[set[TaskState] | None, str]:
+    raw = p.get(0)
+    if raw is None:
+        return None, ""
+    if not isinstance(raw, dict):
+        raise RpcError("The parameter at 0 has wrong type.")
+    unknown = set(raw) - _FILTER_KEYS
+    if unknown:
+        raise RpcError(f"Unknown filter key: {sorted(unknown)[0]}")
+    words = raw.get("status")
+    states: set[TaskState] | None = None
+    if words is not None:
+        listed = [words] if isinstance(words, str) else words
+        if not isinstance(listed, list) or not all(isinstance(w, str) for w in listed):
+            raise RpcError("filter.status must be a status word or an array of them")
+        states = set()
+        for word in listed:
+            if word not in _STATES:
+                raise RpcError(f"Unknown status: {word}")
+            states.add(_STATES[word])
+    name = raw.get("name", "")
+    if not isinstance(name, str):
+        raise RpcError("filter.name must be a string")
+    return states, name.casefold()
+
+
+def list_tasks(manager: Manager, p: Params) -> dict[str, object]:
+    """``lixian.listTasks(filter, sort, offset, limit[, keys])``.
+
+    ``filter``: ``{"status": "paused" | [...], "name": "substring"}`` (case-insensitive);
+    ``sort``: ``name``, ``size``, ``progress`` or ``added``, ``-`` first for descending;
+    without it, aria2's order: active, then the queue, then stopped results.
+    """
+    states, needle = _filter(p)
+    sort = p.get(1)
+    if sort is not None and not isinstance(sort, str):
+        raise RpcError("The parameter at 1 has wrong type.")
+    offset = _count(p, 2, 0, "offset")
+    limit = _count(p, 3, DEFAULT_LIMIT, "limit")
+    keys = p.keys(4) if p.get(4) is not None else None
+
+    views = manager.views
+    order = [*manager.active_gids(), *manager.queue_gids(), *manager.stopped_gids()]
+    if states is not None:
+        order = [g for g in order if views[g].task.state in states]
+    infos = [manager.status(g) for g in order]
+    if needle:
+        infos = [i for i in infos if needle in task_name(i).casefold()]
+    if sort:
+        descending = sort.startswith("-")
+        key = _SORTS.get(sort.lstrip("-"))
+        if key is None:
+            raise RpcError(f"Unknown sort: {sort}")
+        added = {g: views[g].created_wall for g in order}
+        infos.sort(key=lambda i: key(i, added[i.gid]), reverse=descending)  # type: ignore[arg-type,return-value]
+    page = infos[offset : offset + limit]
+    wanted = None if keys is None else frozenset(keys)
+    tasks: list[dict[str, object]] = []
+    for info in page:
+        struct = status_struct(info, wanted)
+        if wanted is None or "name" in wanted:
+            struct["name"] = task_name(info)
+        tasks.append(struct)
+    return {"total": len(infos), "tasks": tasks}
+
+
+def list_files(manager: Manager, p: Params, resolve: Callable[[str], str]) -> dict[str, object]:
+    """``lixian.listFiles(gid, offset, limit)``: one page of a task's files (a torrent
+    may hold thousands)."""
+    gid = resolve(p.string(0))
+    offset = _count(p, 1, 0, "offset")
+    limit = _count(p, 2, DEFAULT_LIMIT, "limit")
+    files = manager.status(gid).files
+    return {"total": len(files), "files": files_struct(files[offset : offset + limit])}
