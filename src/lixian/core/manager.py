@@ -47,7 +47,7 @@ from lixian.engines.http.fetcher import HttpDownload, new_session, parse_uri
 from lixian.engines.http.throttle import RateLimiter
 from lixian.errors import Aria2Code, BadUri, Interrupted, LixianError, LocalError
 from lixian.gid import is_gid, new_gid
-from lixian.options import OptionValue, format_value
+from lixian.options import OPTIONS, OptionValue, format_value
 from lixian.store.db import Store, TaskRow
 
 __all__ = ["Manager", "TaskNotFound", "TaskView", "check_uris"]
@@ -121,7 +121,10 @@ class Manager:
     async def _restore(self) -> None:
         """Bring back every task from the store; running ones queue up again first."""
         assert self.store is not None
-        rows, _settings = await asyncio.to_thread(self.store.load_now)
+        rows, settings = await asyncio.to_thread(self.store.load_now)
+        for name, text in settings.items():  # changeGlobalOption survives a restart
+            self.options[name] = _decode_setting(json.loads(text))
+        self.overall.rate = int(self.options.get("max-overall-download-limit") or 0)  # type: ignore[arg-type]
         was_active = []
         for row in rows:
             state = TaskState(row.state)
@@ -197,8 +200,7 @@ class Manager:
             gid = gid.lower()
             if gid in self.views:
                 raise LocalError(f"GID {gid} is not unique.")
-        task_options: dict[str, object] = {**self.options, **(options or {})}
-        task = Task(gid or new_gid(set(self.views)), tuple(uris), task_options)
+        task = Task(gid or new_gid(set(self.views)), tuple(uris), self._task_options(options))
         if paused:
             task.apply(Pause())
         self._seq += 1
@@ -215,12 +217,23 @@ class Manager:
 
     def add_now(self, uris: Sequence[str], options: Options | None = None) -> Task:
         """Queue without persistence (``lixian get``, which keeps no state)."""
-        task = Task(new_gid(set(self.views)), tuple(uris), {**self.options, **(options or {})})
+        task = Task(new_gid(set(self.views)), tuple(uris), self._task_options(options))
         self._seq += 1
         self.views[task.gid] = TaskView(task, seq=self._seq)
         self._queue.append(task.gid)
         self._changed.set()
         return task
+
+    def _task_options(self, options: Options | None) -> dict[str, object]:
+        """A task carries the per-download options only: the global ones it inherits,
+        then its own. Process-wide options (limits on the whole daemon, RPC settings)
+        stay global, so changing them later reaches every task."""
+        inherited = {
+            k: v
+            for k, v in self.options.items()
+            if (spec := OPTIONS.get(k)) and spec.scope == "task"
+        }
+        return {**inherited, **(options or {})}
 
     # ---- steering ----
 
@@ -551,6 +564,12 @@ class Manager:
             if view is not None and view.task.state is TaskState.ERROR:
                 return int(view.task.error_code)
         return 0
+
+
+def _decode_setting(value: object) -> OptionValue | None:
+    if isinstance(value, list):
+        return tuple(str(v) for v in value)
+    return value  # type: ignore[return-value]
 
 
 def _log_failure(task: asyncio.Future[None]) -> None:
