@@ -31,7 +31,7 @@ from lixian.core.events import (
     TaskRemoved,
     TaskStarted,
 )
-from lixian.core.runner import TaskView, apply_live, build_job, task_info
+from lixian.core.runner import TaskView, apply_live, as_path, build_job, task_info
 from lixian.core.snapshot import GlobalStat, TaskInfo
 from lixian.core.task import (
     Complete,
@@ -200,7 +200,7 @@ class Manager:
             gid = gid.lower()
             if gid in self.views:
                 raise LocalError(f"GID {gid} is not unique.")
-        task = Task(gid or new_gid(set(self.views)), tuple(uris), self._task_options(options))
+        task = Task(gid or new_gid(self.views), tuple(uris), self._task_options(options))
         if paused:
             task.apply(Pause())
         self._seq += 1
@@ -210,14 +210,27 @@ class Manager:
         self._queue.insert(where, task.gid)
         if where != len(self._queue) - 1:
             self._renumber()
-        await self._persist(view)
-        self.bus.publish(TaskAdded(task.gid))
+        if self.store is None:
+            self.bus.publish(TaskAdded(task.gid))
+        else:
+            # Announced once committed; the RPC door waits on ``barrier()`` before it
+            # answers, so a batch of 10,000 adds costs one commit, not 10,000.
+            loop = asyncio.get_running_loop()
+            written = self.store.put_tasks_nowait([self._row(view)])
+            written.add_done_callback(
+                lambda _: loop.call_soon_threadsafe(self.bus.publish, TaskAdded(task.gid))
+            )
         self._changed.set()
         return task.gid
 
+    async def barrier(self) -> None:
+        """Every change made so far is durable once this returns."""
+        if self.store is not None:
+            await self.store.barrier()
+
     def add_now(self, uris: Sequence[str], options: Options | None = None) -> Task:
         """Queue without persistence (``lixian get``, which keeps no state)."""
-        task = Task(new_gid(set(self.views)), tuple(uris), self._task_options(options))
+        task = Task(new_gid(self.views), tuple(uris), self._task_options(options))
         self._seq += 1
         self.views[task.gid] = TaskView(task, seq=self._seq)
         self._queue.append(task.gid)
@@ -272,13 +285,20 @@ class Manager:
         task = view.task
         if task.state not in _LIVE:
             raise LocalError(f"Active Download not found for GID#{gid}")
-        if task.state is TaskState.ACTIVE:
+        was_active = task.state is TaskState.ACTIVE
+        if was_active:
             await self._halt(gid)
         elif gid in self._queue:
             self._queue.remove(gid)
         task.apply(Remove())
-        self._stop(view)
-        await self._persist(view)
+        if was_active:
+            self._stop(view)
+            await self._persist(view)
+        else:
+            # aria2 forgets a waiting or paused download it removes: no stopped result.
+            del self.views[gid]
+            if self.store is not None:
+                await self.store.delete_tasks([gid])
         self.bus.publish(TaskRemoved(gid))
         self._changed.set()
 
@@ -425,7 +445,7 @@ class Manager:
     # ---- reading ----
 
     def active_gids(self) -> list[str]:
-        return [g for g in self.views if self.views[g].task.state is TaskState.ACTIVE]
+        return list(self._running)  # in the order they started, as aria2 lists them
 
     def queue_gids(self) -> list[str]:
         return list(self._queue)
@@ -445,7 +465,7 @@ class Manager:
 
     def _default_dir(self) -> Path:
         value = self.options.get("dir")
-        return Path(str(value)) if value else Path.cwd()
+        return as_path(str(value) if value else os.getcwd())
 
     # ---- results ----
 

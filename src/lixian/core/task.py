@@ -130,6 +130,8 @@ class Task:
 
     @property
     def error_code(self) -> Aria2Code:
+        if self.state is TaskState.REMOVED:
+            return Aria2Code.REMOVED  # what aria2 reports for a removed download
         if self.state is TaskState.COMPLETE or self.error is None:
             return Aria2Code.OK
         return self.error.code

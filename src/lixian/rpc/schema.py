@@ -20,7 +20,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 
 from lixian.core.snapshot import FileInfo, GlobalStat, TaskInfo, UriInfo
 from lixian.core.task import TaskState
-from lixian.errors import Aria2Code, BadOption, LixianError
+from lixian.errors import BadOption, LixianError
 from lixian.options import (
     DAEMON_ALIASES,
     DAEMON_OPTIONS,
@@ -173,7 +173,7 @@ def _status(info: TaskInfo, files: bool) -> dict[str, object]:
     if info.bitfield:
         out["bitfield"] = info.bitfield
     if state in _STOPPED:
-        code = Aria2Code.REMOVED if state is TaskState.REMOVED else info.error_code
+        code = info.error_code
         out["errorCode"] = str(int(code))
         out["errorMessage"] = info.error_message
     if files:

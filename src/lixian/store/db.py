@@ -149,10 +149,17 @@ class Store:
                 else:
                     fut.set_result(value)
 
-    async def _submit(self, op: _Op) -> Any:
+    def _submit_nowait(self, op: _Op) -> Future[Any]:
         fut: Future[Any] = Future()
         self._ops.put((op, fut))
-        return await asyncio.wrap_future(fut)
+        return fut
+
+    async def _submit(self, op: _Op) -> Any:
+        return await asyncio.wrap_future(self._submit_nowait(op))
+
+    async def barrier(self) -> None:
+        """Wait until every write queued before this call is committed."""
+        await self._submit(lambda conn: None)
 
     # ---- reads (startup only) ----
 
@@ -184,6 +191,10 @@ class Store:
     # ---- writes ----
 
     async def put_tasks(self, rows: Iterable[TaskRow]) -> None:
+        await asyncio.wrap_future(self.put_tasks_nowait(rows))
+
+    def put_tasks_nowait(self, rows: Iterable[TaskRow]) -> Future[Any]:
+        """Queue the write and return at once; writes commit in order, many per commit."""
         params = [
             (
                 r.gid,
@@ -210,7 +221,7 @@ class Store:
                 params,
             )
 
-        await self._submit(op)
+        return self._submit_nowait(op)
 
     async def delete_tasks(self, gids: Iterable[str]) -> None:
         keys = [(g,) for g in gids]
