@@ -94,6 +94,7 @@ class Manager:
         self._seq = 0.0
         self._finish_order: list[str] = []
         self._closing = False
+        self._unsaved: list[TaskView] = []  # added, their rows not queued yet
 
     # ---- lifecycle ----
 
@@ -174,6 +175,7 @@ class Manager:
     async def stop(self) -> None:
         """Stop every running download, keeping its progress (and its place) for later."""
         self._closing = True
+        self._save_added()
         self._changed.set()
         running = list(self._running.values())
         for job in running:
@@ -213,19 +215,37 @@ class Manager:
         if self.store is None:
             self.bus.publish(TaskAdded(task.gid))
         else:
-            # Announced once committed; the RPC door waits on ``barrier()`` before it
-            # answers, so a batch of 10,000 adds costs one commit, not 10,000.
-            loop = asyncio.get_running_loop()
-            written = self.store.put_tasks_nowait([self._row(view)])
-            written.add_done_callback(
-                lambda _: loop.call_soon_threadsafe(self.bus.publish, TaskAdded(task.gid))
-            )
+            # Written (and announced once committed) together with every other add of
+            # this loop iteration; the RPC door waits on ``barrier()`` before it answers,
+            # so a multicall of 10,000 adds is one write and one commit, not 10,000.
+            self._unsaved.append(view)
+            if len(self._unsaved) == 1:
+                asyncio.get_running_loop().call_soon(self._save_added)
         self._changed.set()
         return task.gid
+
+    def _save_added(self) -> None:
+        """Queue the rows of the tasks added since the last call, in one write. Rows are
+        made now, from the live views, so a task changed since is written as it is now
+        and one forgotten since (a removed paused task) is not written back."""
+        if not self._unsaved or self.store is None:
+            return
+        added, self._unsaved = self._unsaved, []
+        rows = [self._row(v) for v in added if self.views.get(v.task.gid) is v]
+        events = [TaskAdded(v.task.gid) for v in added]
+        loop = asyncio.get_running_loop()
+
+        def announce() -> None:
+            for event in events:
+                self.bus.publish(event)
+
+        written = self.store.put_tasks_nowait(rows)
+        written.add_done_callback(lambda _: loop.call_soon_threadsafe(announce))
 
     async def barrier(self) -> None:
         """Every change made so far is durable once this returns."""
         if self.store is not None:
+            self._save_added()
             await self.store.barrier()
 
     def add_now(self, uris: Sequence[str], options: Options | None = None) -> Task:
@@ -518,7 +538,7 @@ class Manager:
         task = view.task
         try:
             await self._persist(view)
-            job = await build_job(task, self._default_dir(), self.control_dir)
+            job = await build_job(task, self.options, self._default_dir(), self.control_dir)
             assert self._session is not None
             view.engine = HttpDownload(job, self._session, limiters=(self.overall,))
             view.result = await view.engine.run()

@@ -10,6 +10,7 @@ import functools
 import os
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,9 +89,15 @@ class TaskView:
 _cookie_cache: dict[str, tuple[Cookie, ...]] = {}
 
 
-async def build_job(task: Task, default_dir: Path, control_dir: Path | None) -> HttpJob:
-    """The HTTP engine's job for a task, from its resolved options."""
-    opts: dict[str, OptionValue | None] = task.options  # type: ignore[assignment]
+async def build_job(
+    task: Task,
+    global_options: Mapping[str, OptionValue | None],
+    default_dir: Path,
+    control_dir: Path | None,
+) -> HttpJob:
+    """The HTTP engine's job for a task: its own options over the global ones (some, such
+    as --load-cookies and --check-certificate, are global-only in aria2)."""
+    opts: dict[str, OptionValue | None] = {**global_options, **task.options}  # type: ignore[dict-item]
     cookie_path = opts.get("load-cookies")
     cookies: tuple[Cookie, ...] = ()
     if cookie_path:
