@@ -370,10 +370,11 @@ async def _serve_with(config: ServeConfig, store: Store, report: Report | None) 
             handle_signals=False,
             access_log_class=QuietAccessLogger,
             access_log=logging.getLogger("lixian.access"),
+            shutdown_timeout=3.0,
         )
         await runner.setup()  # starts the scheduler (the app's cleanup_ctx)
         try:
-            site = web.TCPSite(runner, config.bind, config.port, shutdown_timeout=3.0)
+            site = web.TCPSite(runner, config.bind, config.port)
             try:
                 await site.start()
             except OSError as exc:
