@@ -6,7 +6,15 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 APT_PACKAGES := nginx-light ca-certificates
 
-.PHONY: run test lint bench bench-quick format system-deps clean
+.PHONY: run test lint bench bench-quick format system-deps clean web
+
+# The web page: npm dev dependencies (esbuild, typescript) from the lockfile, type-checked
+# and bundled into the package's static folder (not committed; shipped in the wheel).
+WEB := src/lixian/web
+WEB_NPM := $(WEB)/node_modules/.installed
+WEB_BUNDLE := $(WEB)/static/index.html
+WEB_SOURCES := $(wildcard $(WEB)/src/*.ts) $(WEB)/index.html $(WEB)/style.css $(WEB)/icon.svg \
+	$(WEB)/build.mjs $(WEB)/tsconfig.json
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +29,16 @@ system-deps:
 	  if [ -n "$$missing" ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; fi; \
 	fi
 
-run: $(STAMP)
+$(WEB_NPM): $(WEB)/package.json $(WEB)/package-lock.json
+	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error
+	touch $(WEB_NPM)
+
+$(WEB_BUNDLE): $(WEB_NPM) $(WEB_SOURCES)
+	cd $(WEB) && npx --no-install tsc --noEmit -p . && node build.mjs
+
+web: $(WEB_BUNDLE)
+
+run: $(STAMP) web
 	mkdir -p downloads
 	$(BIN)/lixian serve --dir ./downloads --port 6800
 
@@ -30,7 +47,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
-test: $(STAMP) system-deps lint
+test: $(STAMP) system-deps lint web
 	$(BIN)/python -m pytest -q --durations=15
 
 format: $(STAMP)

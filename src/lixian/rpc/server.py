@@ -9,7 +9,8 @@ answering are the ``Dispatcher``'s (``rpc/aria2.py``), the access rules ``securi
               requests and responses, plus aria2's six notifications, broadcast to every
               socket from the core's event bus.
 ``/rpc``      XML-RPC over the same method table (``rpc/xmlrpc.py``).
-``/``         a placeholder page until the web UI lands.
+``/``         the web page (``lixian.web``: the bundle ``make web`` builds, with its
+              files at ``/static/``), or a placeholder saying how to build it.
 
 HTTP statuses are aria2c 1.37's, measured: a single call that fails is 400, malformed
 JSON is 500 (``-32700``), a batch is always 200, errors included. Every request and
@@ -43,6 +44,7 @@ from lixian.core.manager import Manager
 from lixian.rpc.aria2 import NOTIFICATIONS, Dispatcher, http_status, is_unauthorized, notification
 from lixian.rpc.security import AccessPolicy, Refusal
 from lixian.rpc.xmlrpc import handle_xmlrpc
+from lixian.web import install as install_page
 
 __all__ = [
     "DISPATCHER",
@@ -73,8 +75,9 @@ INDEX_HTML = f"""<!doctype html>
 <body>
 <h1>lixian is running</h1>
 <p>lixian {__version__} speaks aria2's RPC: JSON-RPC and WebSocket at <code>/jsonrpc</code>,
-XML-RPC at <code>/rpc</code>. Point an aria2 client (AriaNg, aria2p, ...) at it.
-The web page comes later.</p>
+XML-RPC at <code>/rpc</code>. Point an aria2 client (AriaNg, aria2p, ...) at it.</p>
+<p>The web page was not built: run <code>make web</code> (or <code>npm ci</code> then
+<code>npm run build</code> in <code>src/lixian/web</code>), then restart the daemon.</p>
 </body>
 </html>
 """
@@ -114,7 +117,7 @@ def create_app(manager: Manager, dispatcher: Dispatcher, config: ServerConfig) -
     app[_CONFIG] = config
     app[_SOCKETS] = set()
     app[_STOPPED] = asyncio.Event()
-    app.router.add_get("/", _index)
+    install_page(app, _index)
     app.router.add_post("/jsonrpc", _jsonrpc_post)
     app.router.add_get("/jsonrpc", _jsonrpc_get, allow_head=False)
     app.router.add_route("OPTIONS", "/jsonrpc", _preflight)
