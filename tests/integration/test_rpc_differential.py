@@ -60,8 +60,6 @@ ALLOWED: dict[str, str] = {
     "failed:result.files.0.uris": "URI status of a stopped task (core: runner.task_info)",
     "getFiles-done:result.0.uris": "URI status of a stopped task (core: runner.task_info)",
     "tellStopped:result.*.files.0.uris": "URI status of a stopped task (core: runner.task_info)",
-    "removed-waiting:*": "aria2 forgets a waiting download when it is removed; lixian keeps a"
-    " 'removed' result, like an active one's, so a client sees what happened",
     "options-*:result.*only-in-aria2": "aria2 options lixian does not implement (BitTorrent,"
     " FTP, Metalink, ...) or ignores; docs/differences.md",
     "options-*:result.max-connection-per-server": "lixian default 16 (aria2 1): differences.md",
@@ -379,6 +377,20 @@ async def test_every_method_against_aria2c(differ: Differ, fault_server: FaultSe
     await d.both("remove-err", "aria2.remove", DONE)
     await d.both("forceRemove-err", "aria2.forceRemove", "zz")
     await d.both("removed-waiting", "aria2.tellStatus", P[6], ["gid", "status"])
+    # A GID aria2 no longer holds (a removed paused download, a removed result, one
+    # never seen) is "GID x is not found" from every method, full or as a prefix.
+    gid_methods = {
+        "aria2.remove": [], "aria2.forceRemove": [], "aria2.pause": [], "aria2.forcePause": [],
+        "aria2.unpause": [], "aria2.changePosition": [0, "POS_SET"], "aria2.tellStatus": [],
+        "aria2.getUris": [], "aria2.getFiles": [], "aria2.getPeers": [], "aria2.getServers": [],
+        "aria2.getOption": [], "aria2.changeUri": [1, [], []], "aria2.changeOption": [{}],
+        "aria2.removeDownloadResult": [],
+    }  # fmt: skip
+    for label, gid in (("forgotten", P[6]), ("result-removed", FAILED[:9]),
+                       ("never-seen", "e" * 16)):  # fmt: skip
+        await d.both(label, "system.multicall",
+                     mc(*[(name, [gid, *rest]) for name, rest in gid_methods.items()]),
+                     token=None)  # fmt: skip
     await d.both("purgeDownloadResult", "aria2.purgeDownloadResult")
     await d.both("purged", "aria2.tellStopped", 0, 100, ["gid"])
     await d.both("multicall", "system.multicall",

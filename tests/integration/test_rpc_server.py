@@ -186,7 +186,9 @@ def test_xmlrpc_client_drives_add_status_pause_remove(
     other = proxy.aria2.addUri("token:x", ["http://127.0.0.1:9/y"], {"pause": "true"})
     assert proxy.aria2.tellStatus("token:x", other, ["status"]) == {"status": "paused"}
     assert proxy.aria2.remove("token:x", other) == other
-    assert proxy.aria2.tellStatus("token:x", other, ["status"]) == {"status": "removed"}
+    with pytest.raises(xmlrpc.client.Fault) as fault:  # a removed paused task is forgotten
+        proxy.aria2.tellStatus("token:x", other, ["status"])
+    assert fault.value.faultString == f"GID {other} is not found"
     assert proxy.aria2.tellWaiting("token:x", 0, 10) == []
 
     with pytest.raises(xmlrpc.client.Fault) as fault:

@@ -9,6 +9,8 @@ download from the fault server on loopback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ import pytest
 
 from fixtures.fault_server import FaultServer
 from lixian.core.manager import Manager
+from lixian.options import resolve
 from lixian.rpc import (
     NOTIFICATIONS,
     Dispatcher,
@@ -25,6 +28,7 @@ from lixian.rpc import (
     is_unauthorized,
     notification,
 )
+from lixian.store.db import Store
 
 SECRET = "S3cret"
 TOKEN = f"token:{SECRET}"
@@ -38,6 +42,11 @@ ARIA2_METHODS = [
     "aria2.removeDownloadResult", "aria2.getVersion", "aria2.getSessionInfo", "aria2.shutdown",
     "aria2.forceShutdown", "aria2.getGlobalStat", "aria2.saveSession", "system.multicall",
     "system.listMethods", "system.listNotifications",
+]  # fmt: skip
+RPC_SERVER_OPTIONS = [
+    "enable-rpc", "rpc-listen-port", "rpc-listen-all", "rpc-allow-origin-all",
+    "rpc-max-request-size", "max-download-result", "save-session", "save-session-interval",
+    "daemon",
 ]  # fmt: skip
 DEAD = "http://127.0.0.1:9/"  # nothing listens there; paused tasks never try it
 BAD = "We encountered a problem while processing the option '--{}'."
@@ -78,11 +87,36 @@ class Rpc:
         opts = {"pause": "true", **options}
         return [await self("aria2.addUri", [f"{DEAD}f{i}"], opts) for i in range(n)]
 
+    async def fail(self, n: int = 1, uri: str = f"{DEAD}e") -> list[str]:
+        """Stopped results, the way aria2c makes them: downloads that fail at once (a
+        refused connection, one try). One at a time, so they stop in this order. A
+        removed paused task makes none: aria2 forgets it."""
+        manager = self.d.manager
+        gids = []
+        for i in range(n):
+            gid = await self("aria2.addUri", [f"{uri}{i}" if n > 1 else uri], {"max-tries": "1"})
+            for _ in range(500):
+                if gid in manager.stopped_gids():
+                    break
+                await asyncio.sleep(0.01)
+            assert manager.views[gid].task.state.value == "error"
+            gids.append(gid)
+        return gids
+
 
 @pytest.fixture
 async def manager(tmp_path: Path) -> AsyncIterator[Manager]:
     async with Manager({"dir": str(tmp_path), "max-concurrent-downloads": 1}) as m:
         yield m
+
+
+@pytest.fixture
+async def running(manager: Manager) -> AsyncIterator[Manager]:
+    """The manager's scheduler, for tests whose tasks really run."""
+    serving = asyncio.create_task(manager.serve())
+    yield manager
+    await manager.stop()
+    await serving
 
 
 @pytest.fixture
@@ -226,6 +260,58 @@ async def test_without_a_secret_any_token_passes_and_is_stripped(manager: Manage
         await d.call("x", [])
 
 
+# ---- durability ----
+
+
+class CountingManager(Manager):
+    """A real Manager that counts how often the door waits for the state file."""
+
+    barriers = 0
+
+    async def barrier(self) -> None:
+        self.barriers += 1
+        await super().barrier()
+
+
+async def test_an_answer_comes_after_its_changes_are_committed(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite3"
+
+    def committed() -> set[str]:  # another connection sees committed rows only
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            return {gid for (gid,) in conn.execute("SELECT gid FROM tasks")}
+
+    store = Store(path)
+    try:
+        async with CountingManager({"dir": str(tmp_path)}, store=store) as manager:
+            d = Dispatcher(manager, secret=None, version="1.37.0", session_id="x")
+            calls = [
+                {"methodName": "aria2.addUri", "params": [[f"{DEAD}{i}"], {"pause": "true"}]}
+                for i in range(500)
+            ]
+            response = await d.handle({"id": 1, "method": "system.multicall", "params": [calls]})
+            assert isinstance(response, dict)
+            gids = [result[0] for result in response["result"]]
+            assert committed() == set(gids)
+            assert manager.barriers == 1  # once per request, not once per nested call
+            batch = [
+                {"id": i, "method": "aria2.addUri", "params": [[DEAD], {"pause": "true"}]}
+                for i in range(3)
+            ]
+            answers = await d.handle(batch)
+            assert isinstance(answers, list)
+            assert {a["result"] for a in answers} <= committed()
+            assert manager.barriers == 2
+            gid = await d.call("aria2.addUri", [[DEAD], {"pause": "true"}])  # XML-RPC's door
+            assert gid in committed() and manager.barriers == 3
+            await d.call("aria2.remove", [gid])
+            assert gid not in committed()
+            with pytest.raises(RpcError):
+                await d.call("aria2.tellStatus", [gid])
+            assert manager.barriers == 5  # a failed call waits too: it may have changed things
+    finally:
+        store.close()
+
+
 # ---- adding ----
 
 
@@ -324,19 +410,41 @@ async def test_gid_prefixes(rpc: Rpc) -> None:
     assert await rpc("aria2.tellStatus", "1234", ["gid"]) == {"gid": "1234000000000000"}
 
 
+# Every method that takes a GID first, with valid other parameters.
+GID_METHODS: dict[str, list[Any]] = {
+    "aria2.remove": [], "aria2.forceRemove": [], "aria2.pause": [], "aria2.forcePause": [],
+    "aria2.unpause": [], "aria2.changePosition": [0, "POS_SET"], "aria2.tellStatus": [],
+    "aria2.getUris": [], "aria2.getFiles": [], "aria2.getServers": [], "aria2.getPeers": [],
+    "aria2.getOption": [], "aria2.changeUri": [1, [], []], "aria2.changeOption": [{}],
+    "aria2.removeDownloadResult": [], "lixian.listFiles": [],
+}  # fmt: skip
+
+
 async def test_gid_errors_for_every_gid_method(rpc: Rpc, dispatcher: Dispatcher) -> None:
-    gid_first = [
-        n for n in ARIA2_METHODS
-        if n in {"aria2.remove", "aria2.forceRemove", "aria2.pause", "aria2.forcePause",
-                 "aria2.unpause", "aria2.tellStatus", "aria2.getUris", "aria2.getFiles",
-                 "aria2.getPeers", "aria2.getServers", "aria2.getOption",
-                 "aria2.removeDownloadResult"}
-    ]  # fmt: skip
-    assert len(gid_first) == 12
-    for name in gid_first:
-        assert await rpc.error(name, "ffffffffffffffff") == "GID ffffffffffffffff is not found"
-        assert await rpc.error(name, 5) == "The parameter at 0 has wrong type."
+    takes_gid = {n for n in ARIA2_METHODS if n in GID_METHODS}
+    assert len(takes_gid) == 15 and set(GID_METHODS) - takes_gid == {"lixian.listFiles"}
+    for name, rest in GID_METHODS.items():
+        assert await rpc.error(name, "ffffffffffffffff", *rest) == (
+            "GID ffffffffffffffff is not found"
+        )
+        assert await rpc.error(name, 5, *rest) == "The parameter at 0 has wrong type."
         assert await rpc.error(name) == "The parameter at 0 is required but missing."
+
+
+async def test_unknown_gids_answer_as_aria2c_for_every_method(rpc: Rpc, running: Manager) -> None:
+    """aria2c 1.37, probed: a GID it does not hold, whether it never existed, was a
+    waiting/paused download removed (aria2 forgets those) or a result removed since, is
+    "GID x is not found" from every method, for the full GID and for a prefix. The
+    per-method messages ("Active Download not found for GID#...", "... not found in
+    the waiting queue.") are only for a GID it holds in the wrong state."""
+    (paused,) = await rpc.add(1)
+    assert await rpc("aria2.remove", paused) == paused
+    (result,) = await rpc.fail(1)
+    assert await rpc("aria2.removeDownloadResult", result) == "OK"
+    assert await rpc("aria2.tellStopped", 0, 10) == []
+    for gid in ("ffffffffffffffff", "FFFFFFFFFFFFFFFF", paused, paused[:6], result, result[:7]):
+        for name, rest in GID_METHODS.items():
+            assert await rpc.error(name, gid, *rest) == f"GID {gid} is not found", name
 
 
 # ---- lists and offsets ----
@@ -350,9 +458,11 @@ OFFSETS = [
 ]  # fmt: skip
 
 
-async def test_tell_waiting_and_stopped_offsets(rpc: Rpc, manager: Manager) -> None:
-    gids = await rpc.add(7)
-    for method in ("aria2.tellWaiting", "aria2.tellStopped"):
+async def test_tell_waiting_and_stopped_offsets(rpc: Rpc, running: Manager) -> None:
+    waiting = await rpc.add(7)
+    stopped = await rpc.fail(7)
+    assert running.stopped_gids() == stopped
+    for method, gids in (("aria2.tellWaiting", waiting), ("aria2.tellStopped", stopped)):
         for (offset, num), expected in OFFSETS:
             got = await rpc(method, offset, num, ["gid"])
             assert [gids.index(x["gid"]) for x in got] == expected, (method, offset, num)
@@ -364,10 +474,10 @@ async def test_tell_waiting_and_stopped_offsets(rpc: Rpc, manager: Manager) -> N
         assert await rpc.error(method, True, 1) == "The parameter at 0 has wrong type."
         assert await rpc.error(method, 0) == "The parameter at 1 is required but missing."
         assert await rpc.error(method, 0, 1, "gid") == "The parameter at 2 has wrong type."
-        if method == "aria2.tellWaiting":
-            for gid in gids:  # oldest removed first: tellStopped lists them in this order
-                await rpc("aria2.remove", gid)
-    assert manager.stopped_gids() == gids
+    for gid in waiting:  # aria2 forgets a removed paused download: no stopped result
+        await rpc("aria2.remove", gid)
+    assert await rpc("aria2.tellWaiting", 0, 10) == []
+    assert [s["gid"] for s in await rpc("aria2.tellStopped", 0, 10, ["gid"])] == stopped
 
 
 async def test_status_shapes_and_key_filtering(rpc: Rpc, tmp_path: Path) -> None:
@@ -390,12 +500,57 @@ async def test_status_shapes_and_key_filtering(rpc: Rpc, tmp_path: Path) -> None
     assert await rpc("aria2.tellStatus", gid, [5]) == status  # no string keys: every key
     assert await rpc("aria2.tellWaiting", 0, 1) == [status]
     await rpc("aria2.remove", gid)
-    stopped = await rpc("aria2.tellStatus", gid)
-    assert set(stopped) == set(status) | {"errorCode", "errorMessage"}
-    assert [stopped[k] for k in ("status", "errorCode", "errorMessage")] == ["removed", "31", ""]
+    assert await rpc.error("aria2.tellStatus", gid) == f"GID {gid} is not found"
     assert await rpc("aria2.tellActive") == []
     assert await rpc("aria2.tellActive", ["gid"]) == []
     assert await rpc.error("aria2.tellActive", "gid") == "The parameter at 0 has wrong type."
+
+
+async def test_kept_statuses_follow_every_change(rpc: Rpc, tmp_path: Path) -> None:
+    """Statuses of tasks that are not running are kept between calls (AriaNg polls
+    1,000 of them a second); every change must still show at once."""
+    (g,) = await rpc.add(1)
+    first = await rpc("aria2.tellStatus", g)
+    first["status"] = "mangled"  # a caller changing its answer changes nothing kept
+    again = await rpc("aria2.tellStatus", g)
+    assert again["status"] == "paused" and again == {**first, "status": "paused"}
+    await rpc("aria2.changeUri", g, 1, [], [f"{DEAD}more"])
+    files = (await rpc("aria2.tellWaiting", 0, 1, ["files"]))[0]["files"]
+    assert [u["uri"] for u in files[0]["uris"]] == [f"{DEAD}f0", f"{DEAD}more"]
+    await rpc("aria2.changeOption", g, {"dir": str(tmp_path / "sub")})
+    assert await rpc("aria2.tellWaiting", 0, 1, ["dir"]) == [{"dir": str(tmp_path / "sub")}]
+    await rpc("aria2.unpause", g)
+    assert await rpc("aria2.tellStatus", g, ["status"]) == {"status": "waiting"}
+    await rpc("aria2.pause", g)
+    assert await rpc("aria2.tellStatus", g, ["status"]) == {"status": "paused"}
+    await rpc("aria2.remove", g)
+    assert await rpc.error("aria2.tellStatus", g) == f"GID {g} is not found"
+
+
+async def test_stopped_result_shapes(rpc: Rpc, running: Manager, fault_server: FaultServer) -> None:
+    (paused,) = await rpc.add(1)
+    live = await rpc("aria2.tellStatus", paused)
+    (failed,) = await rpc.fail(1)
+    error = await rpc("aria2.tellStatus", failed)
+    assert set(error) == set(live) | {"errorCode", "errorMessage"}
+    assert error["status"] == "error" and error["errorCode"] not in ("0", "31")
+    assert error["errorMessage"]
+    # Removing an active download leaves a "removed" result with aria2's code 31.
+    slow = fault_server.url("/rpc/slow.bin", size=16 << 20, seed=4, rate=256 << 10)
+    gid = await rpc("aria2.addUri", [slow])
+    for _ in range(500):
+        if (await rpc("aria2.tellStatus", gid, ["status"]))["status"] == "active":
+            break
+        await asyncio.sleep(0.01)
+    assert await rpc("aria2.forceRemove", gid) == gid
+    removed = await rpc("aria2.tellStatus", gid)
+    assert set(removed) == set(error)
+    assert [removed[k] for k in ("status", "errorCode", "errorMessage")] == ["removed", "31", ""]
+    assert running.stopped_gids() == [failed, gid]
+    assert await rpc("aria2.getGlobalStat") == {
+        "downloadSpeed": "0", "numActive": "0", "numStopped": "2", "numStoppedTotal": "2",
+        "numWaiting": "1", "uploadSpeed": "0",
+    }  # fmt: skip
 
 
 async def test_global_stat_version_session(rpc: Rpc) -> None:
@@ -414,24 +569,33 @@ async def test_global_stat_version_session(rpc: Rpc) -> None:
 # ---- steering ----
 
 
-async def test_pause_unpause_remove_results(rpc: Rpc, manager: Manager) -> None:
+async def test_pause_unpause_remove_results(rpc: Rpc, running: Manager) -> None:
     a, b = await rpc.add(2)
     assert await rpc.error("aria2.pause", a) == f"GID#{a} cannot be paused now"
     assert await rpc.error("aria2.forcePause", a) == f"GID#{a} cannot be paused now"
+    assert await rpc("aria2.changeOption", a, {"max-tries": "1"}) == "OK"
     assert await rpc("aria2.unpause", a) == a
     assert await rpc.error("aria2.unpause", a) == f"GID#{a} cannot be unpaused now"
     assert await rpc("aria2.forcePause", a[:12]) == a
-    assert await rpc("aria2.unpauseAll") == "OK"
-    assert {manager.views[g].task.state.value for g in (a, b)} == {"waiting"}
-    assert await rpc("aria2.pauseAll") == "OK"
+    assert await rpc("aria2.pauseAll") == "OK"  # nothing to pause: OK all the same
     assert await rpc("aria2.forcePauseAll") == "OK"
-    assert {manager.views[g].task.state.value for g in (a, b)} == {"paused"}
+    assert {running.views[g].task.state.value for g in (a, b)} == {"paused"}
     message = await rpc.error("aria2.removeDownloadResult", a)
     assert message == f"Could not remove download result of GID#{a}"
-    assert await rpc("aria2.forceRemove", a) == a
+    # Removing a paused download forgets it, as aria2 does.
     assert await rpc("aria2.remove", b) == b
+    assert await rpc.error("aria2.remove", b) == f"GID {b} is not found"
+    assert await rpc("aria2.unpauseAll") == "OK"  # a runs, and fails at once
+    for _ in range(500):
+        if a in running.stopped_gids():
+            break
+        await asyncio.sleep(0.01)
+    # A stopped result: each method answers for it in its own words.
+    assert (await rpc("aria2.tellStatus", a, ["status"])) == {"status": "error"}
     assert await rpc.error("aria2.remove", a) == f"Active Download not found for GID#{a}"
+    assert await rpc.error("aria2.forceRemove", a) == f"Active Download not found for GID#{a}"
     assert await rpc.error("aria2.pause", a) == f"GID#{a} cannot be paused now"
+    assert await rpc.error("aria2.unpause", a) == f"GID#{a} cannot be unpaused now"
     assert await rpc.error("aria2.getUris", a) == f"No URI data is available for GID#{a}"
     assert await rpc.error("aria2.getPeers", a) == f"No peer data is available for GID#{a}"
     assert await rpc.error("aria2.getServers", a) == f"No active download for GID#{a}"
@@ -440,8 +604,10 @@ async def test_pause_unpause_remove_results(rpc: Rpc, manager: Manager) -> None:
     assert "split" in await rpc("aria2.getOption", a)
     assert await rpc("aria2.removeDownloadResult", a) == "OK"
     assert await rpc.error("aria2.tellStatus", a) == f"GID {a} is not found"
+    await rpc.fail(2)
+    assert len(running.stopped_gids()) == 2
     assert await rpc("aria2.purgeDownloadResult") == "OK"
-    assert manager.stopped_gids() == []
+    assert running.stopped_gids() == [] and running.views == {}
 
 
 async def test_change_position(rpc: Rpc, manager: Manager) -> None:
@@ -459,9 +625,15 @@ async def test_change_position(rpc: Rpc, manager: Manager) -> None:
         "The parameter at 1 has wrong type."
     )
     await rpc("aria2.remove", g)
+    assert await rpc.error("aria2.changePosition", g, 0, "POS_SET") == f"GID {g} is not found"
+
+
+async def test_change_position_of_a_result(rpc: Rpc, running: Manager) -> None:
+    (g,) = await rpc.fail(1)
     assert await rpc.error("aria2.changePosition", g, 0, "POS_SET") == (
         f"GID#{g} not found in the waiting queue."
     )
+    assert await rpc.error("aria2.changePosition", g, 0, "POS_X") == "Illegal argument."
 
 
 async def test_change_uri(rpc: Rpc) -> None:
@@ -484,7 +656,13 @@ async def test_change_uri(rpc: Rpc) -> None:
         "The parameter at 3 is required but missing."
     )
     await rpc("aria2.remove", g)
+    assert await rpc.error("aria2.changeUri", g, 1, [], []) == f"GID {g} is not found"
+
+
+async def test_change_uri_of_a_result(rpc: Rpc, running: Manager) -> None:
+    (g,) = await rpc.fail(1)
     assert await rpc.error("aria2.changeUri", g, 1, [], []) == f"Cannot remove URIs from GID#{g}"
+    assert await rpc.error("aria2.changeUri", g, 2, [], []) == f"Cannot remove URIs from GID#{g}"
 
 
 # ---- options ----
@@ -530,6 +708,37 @@ async def test_options(rpc: Rpc, manager: Manager, tmp_path: Path) -> None:
     )
     new = await rpc("aria2.addUri", [DEAD], {"pause": "true"})
     assert (await rpc("aria2.getOption", new))["split"] == "2"  # the new default
+
+
+async def test_global_options_as_a_daemon_has_them(tmp_path: Path) -> None:
+    """aria2c 1.37, probed with ``--pause=true --rpc-secret=... --save-session=...``:
+    getGlobalOption lists its RPC-server options but never the secret nor ``pause``;
+    and the global ``pause`` holds only the downloads it starts with (``-i``): an
+    addUri without ``pause`` runs, even after changeGlobalOption(pause=true)."""
+    options = resolve(
+        {"dir": str(tmp_path), "rpc-secret": "hush", "rpc-listen-port": 6811, "pause": True,
+         "save-session": str(tmp_path / "s.txt"), "host": "127.0.0.1"},
+        {}, daemon=True,
+    )  # fmt: skip
+    async with Manager(options) as manager:
+        serving = asyncio.create_task(manager.serve())
+        rpc = Rpc(Dispatcher(manager, secret=SECRET, version="1.37.0", session_id="x"))
+        glob = await rpc("aria2.getGlobalOption")
+        assert {k: glob[k] for k in RPC_SERVER_OPTIONS} == {
+            "enable-rpc": "true", "rpc-listen-port": "6811", "rpc-listen-all": "false",
+            "rpc-allow-origin-all": "false", "rpc-max-request-size": "2097152",
+            "max-download-result": "1000", "save-session": str(tmp_path / "s.txt"),
+            "save-session-interval": "0", "daemon": "false",
+        }  # fmt: skip
+        assert not {"rpc-secret", "secret", "host", "port", "state", "pause"} & set(glob)
+        assert "hush" not in glob.values()
+        assert await rpc("aria2.changeGlobalOption", {"pause": "true"}) == "OK"
+        assert "pause" not in await rpc("aria2.getGlobalOption")
+        await rpc.fail(1)  # it ran (and failed): it was not added paused
+        held = await rpc("aria2.addUri", [DEAD], {"pause": "true"})
+        assert (await rpc("aria2.tellStatus", held, ["status"])) == {"status": "paused"}
+        await manager.stop()
+        await serving
 
 
 async def test_save_session(rpc: Rpc, tmp_path: Path) -> None:
@@ -612,18 +821,17 @@ async def test_shutdown(manager: Manager) -> None:
 # ---- lixian.* ----
 
 
-async def test_list_tasks_and_files(rpc: Rpc, manager: Manager) -> None:
+async def test_list_tasks_and_files(rpc: Rpc, running: Manager) -> None:
     a = await rpc("aria2.addUri", [f"{DEAD}zeta.iso"], {"pause": "true"})
     b = await rpc("aria2.addUri", [f"{DEAD}alpha.iso"], {"pause": "true"})
-    c = await rpc("aria2.addUri", [f"{DEAD}Ubuntu%20beta.iso"], {"pause": "true"})
-    await rpc("aria2.remove", c)
+    (c,) = await rpc.fail(1, f"{DEAD}Ubuntu%20beta.iso")
     everything = await rpc("lixian.listTasks")
     assert everything["total"] == 3
     assert [t["gid"] for t in everything["tasks"]] == [a, b, c]
     assert everything["tasks"][2]["name"] == "Ubuntu beta.iso"
     paused = await rpc("lixian.listTasks", {"status": "paused"}, "name")
     assert [t["gid"] for t in paused["tasks"]] == [b, a]
-    both = await rpc("lixian.listTasks", {"status": ["paused", "removed"], "name": "BETA"})
+    both = await rpc("lixian.listTasks", {"status": ["paused", "error"], "name": "BETA"})
     assert [t["gid"] for t in both["tasks"]] == [c]
     page = await rpc("lixian.listTasks", None, "-added", 1, 1, ["gid"])
     assert page == {"total": 3, "tasks": [{"gid": b}]}
@@ -639,7 +847,7 @@ async def test_list_tasks_and_files(rpc: Rpc, manager: Manager) -> None:
     assert files["total"] == 1 and files["files"][0]["index"] == "1"
     assert await rpc("lixian.listFiles", a, 1, 10) == {"total": 1, "files": []}
     assert await rpc.error("lixian.listFiles", "ffff") == "GID ffff is not found"
-    assert len(manager.views) == 3
+    assert len(running.views) == 3
 
 
 # ---- nothing crashes ----

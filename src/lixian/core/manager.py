@@ -95,6 +95,7 @@ class Manager:
         self._finish_order: list[str] = []
         self._closing = False
         self._unsaved: list[TaskView] = []  # added, their rows not queued yet
+        self._inherited: dict[str, object] | None = None  # see _task_options
 
     # ---- lifecycle ----
 
@@ -125,6 +126,7 @@ class Manager:
         rows, settings = await asyncio.to_thread(self.store.load_now)
         for name, text in settings.items():  # changeGlobalOption survives a restart
             self.options[name] = _decode_setting(json.loads(text))
+        self._inherited = None
         self.overall.rate = int(self.options.get("max-overall-download-limit") or 0)  # type: ignore[arg-type]
         was_active = []
         for row in rows:
@@ -261,12 +263,14 @@ class Manager:
         """A task carries the per-download options only: the global ones it inherits,
         then its own. Process-wide options (limits on the whole daemon, RPC settings)
         stay global, so changing them later reaches every task."""
-        inherited = {
-            k: v
-            for k, v in self.options.items()
-            if (spec := OPTIONS.get(k)) and spec.scope == "task"
-        }
-        return {**inherited, **(options or {})}
+        inherited = self._inherited
+        if inherited is None:  # made once per change of the global options, not per add
+            inherited = self._inherited = {
+                k: v
+                for k, v in self.options.items()
+                if (spec := OPTIONS.get(k)) and spec.scope == "task"
+            }
+        return {**inherited, **options} if options else inherited.copy()
 
     # ---- steering ----
 
@@ -368,6 +372,7 @@ class Manager:
 
     async def change_global_option(self, changes: Options) -> None:
         self.options.update(changes)
+        self._inherited = None
         if "max-overall-download-limit" in changes:
             self.overall.rate = int(changes["max-overall-download-limit"] or 0)  # type: ignore[arg-type]
         if self.store is not None:

@@ -45,6 +45,9 @@ class TaskView:
     saved_completed: int = 0
     saved_path: Path | None = None
     _samples: deque[tuple[float, int]] = field(default_factory=deque)
+    # The last snapshot of a task that is not running, and what it was made from.
+    _info: TaskInfo | None = field(default=None, repr=False, compare=False)
+    _info_key: tuple[object, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def completed_length(self) -> int:
@@ -124,6 +127,36 @@ def apply_live(engine: HttpDownload, options: dict[str, OptionValue | None]) -> 
 
 
 def task_info(view: TaskView, default_dir: Path) -> TaskInfo:
+    """The frozen snapshot doors read.
+
+    A task that is not running changes only when something is done to it, and AriaNg
+    asks for 1,000 of them every second: its snapshot is kept and handed out again
+    (the same object, so a door may keep what it derived from it) for as long as
+    everything it is made of is the same.
+    """
+    task = view.task
+    if task.state is TaskState.ACTIVE:
+        return _task_info(view, default_dir)
+    key = (
+        task.state,
+        task.uris,
+        task.options.get("dir"),
+        default_dir,
+        task.error,
+        view.paused_reason,
+        view.engine,
+        view.total_length,
+        view.completed_length,
+        view.path,
+    )
+    info = view._info
+    if info is None or view._info_key != key:
+        info = view._info = _task_info(view, default_dir)
+        view._info_key = key
+    return info
+
+
+def _task_info(view: TaskView, default_dir: Path) -> TaskInfo:
     task = view.task
     total = view.total_length or 0
     completed = view.completed_length

@@ -25,7 +25,6 @@ from lixian.rpc.schema import (
     global_stat_struct,
     option_struct,
     parse_flag,
-    status_struct,
     uris_struct,
 )
 
@@ -84,8 +83,11 @@ def _statuses(
     rpc: Dispatcher, gids: Sequence[str], keys: list[str] | None
 ) -> list[dict[str, object]]:
     status = rpc.manager.status
+    struct = rpc.statuses.struct
     wanted = None if keys is None else frozenset(keys)
-    return [status_struct(status(gid), wanted) for gid in gids]
+    out = [struct(status(gid), wanted) for gid in gids]
+    rpc.statuses.forget_gone(rpc.manager.views)
+    return out
 
 
 def _page(items: Sequence[str], offset: int, num: int) -> Sequence[str]:
