@@ -331,9 +331,15 @@ export class TaskPage {
       parts.push(h("h4", { text: "Trackers" }), table(["Tier", "Tracker"], trackers.flatMap((tier, i) => tier.map((u) => [String(i + 1), u]))));
     }
     const [uris, servers] = await rpc.multicall<unknown>([["aria2.getUris", [this.gid]], ["aria2.getServers", [this.gid]]]);
-    if (uris.ok && Array.isArray(uris.value) && uris.value.length) {
-      const list = uris.value as Array<{ uri: string; status: string }>;
-      parts.push(h("h4", { text: "URIs" }), table(["URI", "State"], list.map((u) => [u.uri, u.status === "used" ? "in use" : u.status])));
+    let list: Array<{ uri: string; status: string }> = uris.ok && Array.isArray(uris.value) ? (uris.value as Array<{ uri: string; status: string }>) : [];
+    if (!list.length) {
+      // aria2 answers getUris only while a download is in memory; a result keeps them in its files
+      const page = await rpc.call<{ files: TaskFile[] }>("lixian.listFiles", this.gid, 0, 100).catch(() => ({ files: [] as TaskFile[] }));
+      const seen = new Set<string>();
+      list = page.files.flatMap((f) => f.uris).filter((u) => !seen.has(u.uri) && (seen.add(u.uri), true));
+    }
+    if (list.length) {
+      parts.push(h("h4", { text: "URIs" }), table(["URI", "State"], list.map((u) => [u.uri, u.status === "used" ? "used" : u.status])));
     }
     if (servers.ok && Array.isArray(servers.value)) {
       const list = servers.value as Array<{ index: string; servers: Array<{ uri: string; currentUri: string; downloadSpeed: string }> }>;
