@@ -38,6 +38,7 @@ connection (any command):
 ADD_USAGE = f"""\
 usage: lixian add [OPTIONS] URI|MAGNET|FILE.torrent|FILE.metalink ...
        lixian add [OPTIONS] -i FILE
+       lixian add [OPTIONS] --curl[=FILE] [--review]
 
 Queue downloads on a running daemon and print their GIDs, one a line. Several
 URIs are mirrors of one file unless -Z is given; each magnet, .torrent and
@@ -46,6 +47,10 @@ URIs are mirrors of one file unless -Z is given; each magnet, .torrent and
 them paused. A relative --dir is the daemon's to resolve: lixian serve puts it
 inside its download directory (and refuses a --dir outside it), aria2c takes it
 from its own working directory.
+
+--curl reads a request copied with a browser's "Copy as cURL" (bash or cmd) from
+stdin (--curl=FILE: from FILE), shows it on stderr and adds its URL with its
+headers, cookies, user agent and referer; --review only shows it.
 
 {_CONNECT_HELP}"""
 
@@ -132,6 +137,11 @@ def add(argv: Sequence[str]) -> int:
     paused = "--pause" in words or "--pause=true" in words
     words = [w for w in words if w not in ("--pause", "--pause=true", "--pause=false")]
     try:
+        from lixian.cli.curl_cmd import take_curl  # --curl[=FILE] [--review]: a pasted request
+
+        words, reviewed = take_curl(words)
+        if reviewed:
+            return 0
         jobs, warnings = _plan_add(words, paused)
     except LixianError as exc:
         sys.stderr.write(f"lixian: {exc}\n")

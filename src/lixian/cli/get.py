@@ -28,6 +28,7 @@ __all__ = ["main"]
 USAGE = """\
 usage: lixian get [OPTIONS] URI [URI...]
        lixian get [OPTIONS] -i FILE
+       lixian get [OPTIONS] --curl[=FILE] [--review]   (a browser's "Copy as cURL", stdin or FILE)
 
 Download URIs as aria2c does: several URIs are mirrors of one file unless
 -Z/--force-sequential is given. Options use aria2c's names and meanings, e.g.
@@ -49,6 +50,11 @@ def main(argv: Sequence[str]) -> int:
         sys.stdout.write(f"lixian {__version__}\n")
         return 0
     try:
+        from lixian.cli.curl_cmd import take_curl  # --curl[=FILE] [--review]: a pasted request
+
+        argv, reviewed = take_curl(list(argv))
+        if reviewed:
+            return 0
         options, jobs, warnings = _plan(argv)
     except LixianError as exc:
         sys.stderr.write(f"lixian: {exc}\n")

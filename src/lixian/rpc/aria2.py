@@ -425,4 +425,6 @@ _TABLE: tuple[tuple[str, Call, bool], ...] = (
     ("lixian.version", Dispatcher.lixian_version, True),
     ("lixian.listTasks", Dispatcher.lixian_list_tasks, True),
     ("lixian.listFiles", Dispatcher.lixian_list_files, True),
+    ("lixian.parseCurl", lixian_methods.parse_curl, True),
+    ("lixian.parseCookies", lixian_methods.parse_cookies, True),
 )

@@ -9,6 +9,7 @@ way; the page envelopes (``total``) are plain integers.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
@@ -16,13 +17,17 @@ from urllib.parse import unquote, urlsplit
 
 from lixian.core.snapshot import TaskInfo
 from lixian.core.task import TaskState
+from lixian.errors import BadOption
+from lixian.importers.curl import Flavour
+from lixian.importers.curl import parse_curl as read_curl
+from lixian.importers.paste_review import cookies_review, curl_review
 from lixian.rpc.errors import Params, RpcError, as_integer
 from lixian.rpc.schema import files_struct, status_struct
 
 if TYPE_CHECKING:
     from lixian.core.manager import Manager
 
-__all__ = ["list_files", "list_tasks", "task_name"]
+__all__ = ["list_files", "list_tasks", "parse_cookies", "parse_curl", "task_name"]
 
 DEFAULT_LIMIT = 100
 _STATES = {state.value: state for state in TaskState}
@@ -137,3 +142,35 @@ def list_files(manager: Manager, p: Params, resolve: Callable[[str], str]) -> di
     limit = _count(p, 2, DEFAULT_LIMIT, "limit")
     files = manager.status(gid).files
     return {"total": len(files), "files": files_struct(files[offset : offset + limit])}
+
+
+_FLAVOURS: dict[object, Flavour] = {None: "auto", "auto": "auto", "bash": "bash", "cmd": "cmd"}
+
+
+async def parse_curl(_dispatcher: object, p: Params) -> object:
+    """``lixian.parseCurl(text[, flavour])``: a pasted "Copy as cURL" command (bash or cmd;
+    ``flavour`` "auto" by default) -> ``{url, method, downloadable, options, notes, headers,
+    cookies, dropped}`` (see ``importers/curl.py``). ``options`` is ready for ``aria2.addUri``;
+    the review lists redact credentials. Nothing is added."""
+    text = p.string(0)
+    flavour = _FLAVOURS.get(p.get(1))
+    if flavour is None:
+        raise RpcError("flavour must be auto, bash or cmd")
+    try:
+        request = read_curl(text, flavour)
+    except BadOption as exc:
+        raise RpcError(str(exc)) from None
+    return curl_review(request)
+
+
+async def parse_cookies(_dispatcher: object, p: Params) -> object:
+    """``lixian.parseCookies(text[, url])``: a pasted cookies.txt -> ``{url, options, notes,
+    cookies}``; with ``url``, ``options.header`` holds the Cookie header that URL gets."""
+    text = p.string(0)
+    url = p.get(1)
+    if url is not None and not isinstance(url, str):
+        raise RpcError("The parameter at 1 has wrong type.")
+    try:
+        return cookies_review(text, url or None, time.time())
+    except BadOption as exc:
+        raise RpcError(str(exc)) from None
