@@ -47,7 +47,7 @@ from lixian.core.events import (
     TaskStarted,
 )
 from lixian.errors import LixianError
-from lixian.rpc import lixian_methods, tasks
+from lixian.rpc import file_links, lixian_methods, subscriptions, tasks
 from lixian.rpc.errors import (
     ENVELOPE_MESSAGES,
     INVALID_PARAMS,
@@ -425,6 +425,9 @@ _TABLE: tuple[tuple[str, Call, bool], ...] = (
     ("lixian.version", Dispatcher.lixian_version, True),
     ("lixian.listTasks", Dispatcher.lixian_list_tasks, True),
     ("lixian.listFiles", Dispatcher.lixian_list_files, True),
+    ("lixian.subscribe", subscriptions.subscribe, True),
+    ("lixian.unsubscribe", subscriptions.unsubscribe, True),
+    ("lixian.fileUrl", file_links.file_url, True),
     ("lixian.parseCurl", lixian_methods.parse_curl, True),
     ("lixian.parseCookies", lixian_methods.parse_cookies, True),
 )

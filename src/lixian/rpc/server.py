@@ -7,8 +7,11 @@ answering are the ``Dispatcher``'s (``rpc/aria2.py``), the access rules ``securi
               in the query (``jsoncallback`` wraps the answer as JSONP, only when a
               secret is set). GET with ``Upgrade: websocket``: a socket carrying whole
               requests and responses, plus aria2's six notifications, broadcast to every
-              socket from the core's event bus.
+              socket from the core's event bus, and ``lixian.onTaskDiff`` only to sockets
+              that called ``lixian.subscribe`` with the token (``rpc/subscriptions.py``).
 ``/rpc``      XML-RPC over the same method table (``rpc/xmlrpc.py``).
+``/files/<token>/<name>``  a file, with Range, through a ``lixian.fileUrl`` link
+              (``rpc/file_links.py``, ``rpc/files.py``).
 ``/``         the web page (``lixian.web``: the bundle ``make web`` builds, with its
               files at ``/static/``), or a placeholder saying how to build it.
 
@@ -41,8 +44,10 @@ from aiohttp.web_request import BaseRequest
 from lixian import __version__
 from lixian.core.events import Event
 from lixian.core.manager import Manager
+from lixian.rpc import files, subscriptions
 from lixian.rpc.aria2 import NOTIFICATIONS, Dispatcher, http_status, is_unauthorized, notification
-from lixian.rpc.security import AccessPolicy, Refusal
+from lixian.rpc.context import bind_subscriber
+from lixian.rpc.security import AccessPolicy, Confiner, Refusal
 from lixian.rpc.xmlrpc import handle_xmlrpc
 from lixian.web import install as install_page
 
@@ -126,6 +131,11 @@ def create_app(manager: Manager, dispatcher: Dispatcher, config: ServerConfig) -
     app.on_response_prepare.append(_common_headers)
     app.cleanup_ctx.append(_scheduler)
     app.cleanup_ctx.append(_broadcaster)
+    subscriptions.install(app, manager)
+    confine = dispatcher.confine
+    open_to_all = config.policy.allow_origin_all and bool(config.secret)
+    confiner = confine if isinstance(confine, Confiner) else None
+    files.install(app, manager, confiner, cross_origin=open_to_all)
     app.on_shutdown.append(_close_sockets)
     return app
 
@@ -284,16 +294,21 @@ async def _websocket(request: web.Request) -> web.WebSocketResponse:
     sockets = request.app[_SOCKETS]
     sockets.add(ws)
     dispatcher = request.app[DISPATCHER]
+    hub = request.app[subscriptions.HUB]
+    subscriber = hub.attach(ws)  # lixian.subscribe on this socket registers it
     try:
-        async for message in ws:
-            if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
-                continue  # aiohttp answers pings and closes by itself
-            payload, ok = _decode(message.data)
-            response = await _answer(dispatcher, payload) if ok else PARSE_ERROR
-            if response is not None and not ws.closed:
-                await ws.send_str(json.dumps(response, separators=(",", ":")))
+        with bind_subscriber(subscriber):
+            async for message in ws:
+                if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+                    continue  # aiohttp answers pings and closes by itself
+                payload, ok = _decode(message.data)
+                with subscriber.calling():  # its answer goes out before any diff push
+                    response = await _answer(dispatcher, payload) if ok else PARSE_ERROR
+                    if response is not None and not ws.closed:
+                        await ws.send_str(json.dumps(response, separators=(",", ":")))
     finally:
         sockets.discard(ws)
+        hub.detach(subscriber)
     return ws
 
 
