@@ -13,6 +13,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from multidict import CIMultiDict
 from yarl import URL
 
 from lixian.engines.http.planner import PlanLimits
@@ -109,25 +110,28 @@ class HttpConfig:
 
 def request_headers(
     config: HttpConfig, url: URL, origin: URL, start: int, end: int | None
-) -> dict[str, str]:
+) -> CIMultiDict[str]:
     """Headers for one request to ``url`` of a download that began at ``origin``.
 
     Authorization and Cookie headers the user gave go only to the origin they were
     given for, as curl does after a cross-origin redirect; cookies from a cookies.txt
-    follow their own domain rules.
+    follow their own domain rules. Header names are case-insensitive: a user's
+    ``accept: x`` replaces lixian's ``Accept`` instead of being sent beside it.
     """
     same_origin = (url.scheme, url.host, url.port) == (origin.scheme, origin.host, origin.port)
-    headers: dict[str, str] = {
-        "User-Agent": config.user_agent,
-        "Accept-Encoding": "identity",
-        "Accept": "*/*",
-    }
+    headers: CIMultiDict[str] = CIMultiDict(
+        {"User-Agent": config.user_agent, "Accept-Encoding": "identity", "Accept": "*/*"}
+    )
     if config.referer:
         headers["Referer"] = config.referer
+    given: set[str] = set()
     for name, value in config.headers:
         if not same_origin and name.lower() in _HOP_SENSITIVE:
             continue
-        headers[name] = value
+        if name.lower() not in given:  # the user's header replaces lixian's default...
+            headers.popall(name, None)
+            given.add(name.lower())
+        headers.add(name, value)  # ...and repeated ones (two X-Foo) are all sent
     user = config.http_user if config.http_user is not None else origin.user
     passwd = config.http_passwd if config.http_passwd is not None else origin.password
     if same_origin and user is not None and "Authorization" not in headers:
@@ -137,8 +141,5 @@ def request_headers(
     if jar:
         prior = headers.get("Cookie")
         headers["Cookie"] = "; ".join(x for x in (prior, cookie_header(jar)) if x)
-    if start > 0 or end is not None:
-        headers["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
-    else:
-        headers["Range"] = "bytes=0-"
+    headers["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
     return headers
