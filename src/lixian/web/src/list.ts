@@ -308,6 +308,7 @@ export class TaskList {
       row.el.hidden = false;
       if (row.index !== index) {
         row.index = index;
+        row.el.dataset.index = String(index);
         row.el.style.transform = `translateY(${index * this.rowH}px)`;
       }
       const gid = this.loaded ? this.order[index - this.winOffset] : undefined;
