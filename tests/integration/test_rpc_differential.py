@@ -68,6 +68,10 @@ ALLOWED: dict[str, str] = {
     "options-*:result.user-agent": "lixian/<version>, not aria2/<version>",
     "options-global*:result.force-sequentialonly-in-lixian": "lixian lists -Z (lixian get's);"
     " aria2 keeps it off the RPC",
+    "options-global*:result.min-free-spaceonly-in-lixian": "lixian's storage options"
+    " (docs/storage.md, additions in docs/differences.md)",
+    "options-global*:result.max-staging-spaceonly-in-lixian": "lixian's storage options"
+    " (docs/storage.md, additions in docs/differences.md)",
     "options-global*:result.no-conf": "aria2c was started with --no-conf",
     "options-global*:result.quiet": "aria2c was started with --quiet",
     "options-global*:result.rpc-listen-port": "each daemon's own port",

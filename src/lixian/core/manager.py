@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import aiohttp
+import platformdirs
 
 from lixian.core.events import (
     EventBus,
@@ -31,7 +32,15 @@ from lixian.core.events import (
     TaskRemoved,
     TaskStarted,
 )
-from lixian.core.runner import TaskView, apply_live, as_path, build_job, task_info
+from lixian.core.finish import finish, place
+from lixian.core.runner import (
+    TaskView,
+    apply_live,
+    as_path,
+    build_job,
+    effective_options,
+    task_info,
+)
 from lixian.core.snapshot import GlobalStat, TaskInfo
 from lixian.core.task import (
     Complete,
@@ -43,11 +52,12 @@ from lixian.core.task import (
     TaskState,
     Unpause,
 )
-from lixian.engines.http.fetcher import HttpDownload, new_session, parse_uri
+from lixian.engines.http.fetcher import DownloadResult, HttpDownload, new_session, parse_uri
 from lixian.engines.http.throttle import RateLimiter
 from lixian.errors import Aria2Code, BadUri, Interrupted, LixianError, LocalError
 from lixian.gid import is_gid, new_gid
 from lixian.options import OPTIONS, OptionValue, format_value
+from lixian.storage.delivery import Progress
 from lixian.store.db import Store, TaskRow
 
 __all__ = ["Manager", "TaskNotFound", "TaskView", "check_uris"]
@@ -79,10 +89,12 @@ class Manager:
         *,
         control_dir: Path | None = None,
         store: Store | None = None,
+        staging_dir: Path | None = None,
     ) -> None:
         self.options: dict[str, OptionValue | None] = dict(options)
         self.control_dir = control_dir
         self.store = store
+        self.staging_root = staging_dir or _default_staging(control_dir)
         self.bus = EventBus()
         self.views: dict[str, TaskView] = {}
         self.overall = RateLimiter(int(self.options.get("max-overall-download-limit") or 0))  # type: ignore[arg-type]
@@ -543,10 +555,23 @@ class Manager:
         task = view.task
         try:
             await self._persist(view)
-            job = await build_job(task, self.options, self._default_dir(), self.control_dir)
+            opts = effective_options(task, self.options)
+            directory = as_path(str(opts["dir"])) if opts.get("dir") else self._default_dir()
+            placement = await place(opts, directory, self.staging_root, task.gid)
+            job = await build_job(task, self.options, placement.download_dir, self.control_dir)
             assert self._session is not None
             view.engine = HttpDownload(job, self._session, limiters=(self.overall,))
-            view.result = await view.engine.run()
+            result = await view.engine.run()
+            done = await finish(
+                result.path,
+                result.size,
+                placement,
+                check=self.store is not None,  # the daemon records a verdict for every file
+                on_phase=lambda phase, progress: _set_phase(view, phase, progress),
+            )
+            view.record = done.record()
+            view.phase, view.phase_progress = "", None
+            view.result = DownloadResult(Path(done.path), result.size, result.skipped)
         except asyncio.CancelledError:
             if not view.halting and task.state is TaskState.ACTIVE:
                 # Shutdown: the task stays "active" on disk and resumes on restart.
@@ -609,6 +634,18 @@ class Manager:
             if view is not None and view.task.state is TaskState.ERROR:
                 return int(view.task.error_code)
         return 0
+
+
+def _default_staging(state_dir: Path | None) -> Path:
+    """Local room for files bound for a mount or a remote: the state dir, else the cache."""
+    if state_dir is not None:
+        return state_dir / "staging"
+    return platformdirs.user_cache_path("lixian") / "staging"
+
+
+def _set_phase(view: TaskView, phase: str, progress: Progress | None) -> None:
+    view.phase = phase
+    view.phase_progress = (progress.done, progress.total) if progress is not None else None
 
 
 def _decode_setting(value: object) -> OptionValue | None:

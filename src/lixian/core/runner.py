@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import os
 import time
 from collections import deque
 from collections.abc import Mapping
@@ -22,7 +21,7 @@ from lixian.importers.cookies import Cookie
 from lixian.options import OptionValue
 from lixian.ranges import RangeSet
 
-__all__ = ["TaskView", "apply_live", "as_path", "build_job", "task_info"]
+__all__ = ["TaskView", "apply_live", "as_path", "build_job", "effective_options", "task_info"]
 
 SPEED_WINDOW = 3.0
 
@@ -44,6 +43,9 @@ class TaskView:
     saved_total: int = 0
     saved_completed: int = 0
     saved_path: Path | None = None
+    phase: str = ""  # lixian's step after the download: "verifying", "uploading"
+    phase_progress: tuple[int, int] | None = None
+    record: dict[str, object] | None = None  # sha256, verdict, delivery (core/finish.py)
     _samples: deque[tuple[float, int]] = field(default_factory=deque)
     # The last snapshot of a task that is not running, and what it was made from.
     _info: TaskInfo | None = field(default=None, repr=False, compare=False)
@@ -92,15 +94,22 @@ class TaskView:
 _cookie_cache: dict[str, tuple[Cookie, ...]] = {}
 
 
+def effective_options(
+    task: Task, global_options: Mapping[str, OptionValue | None]
+) -> dict[str, OptionValue | None]:
+    """The task's own options over the global ones (some, such as --load-cookies and
+    --check-certificate, are global-only in aria2)."""
+    return {**global_options, **task.options}  # type: ignore[dict-item]
+
+
 async def build_job(
     task: Task,
     global_options: Mapping[str, OptionValue | None],
-    default_dir: Path,
+    directory: Path,
     control_dir: Path | None,
 ) -> HttpJob:
-    """The HTTP engine's job for a task: its own options over the global ones (some, such
-    as --load-cookies and --check-certificate, are global-only in aria2)."""
-    opts: dict[str, OptionValue | None] = {**global_options, **task.options}  # type: ignore[dict-item]
+    """The HTTP engine's job for a task, writing into ``directory`` (see core/finish.py)."""
+    opts = effective_options(task, global_options)
     cookie_path = opts.get("load-cookies")
     cookies: tuple[Cookie, ...] = ()
     if cookie_path:
@@ -108,7 +117,6 @@ async def build_job(
         if key not in _cookie_cache:
             _cookie_cache[key] = await asyncio.to_thread(load_cookies, key)
         cookies = _cookie_cache[key]
-    directory = Path(str(opts.get("dir") or default_dir or os.getcwd()))
     out = opts.get("out")
     return HttpJob(
         uris=task.uris,
@@ -144,6 +152,9 @@ def task_info(view: TaskView, default_dir: Path) -> TaskInfo:
         default_dir,
         task.error,
         view.paused_reason,
+        view.phase,
+        view.phase_progress,
+        id(view.record),
         view.engine,
         view.total_length,
         view.completed_length,
@@ -191,7 +202,21 @@ def _task_info(view: TaskView, default_dir: Path) -> TaskInfo:
         dir=directory,
         files=(file,),
         paused_reason=view.paused_reason,
+        lixian=_lixian_fields(view),
     )
+
+
+def _lixian_fields(view: TaskView) -> dict[str, object] | None:
+    """lixian's own per-task detail (tellStatus key ``lixian``); None when there is none."""
+    out: dict[str, object] = dict(view.record or {})
+    if view.phase:
+        out["phase"] = view.phase
+        if view.phase_progress is not None:
+            done, total = view.phase_progress
+            out["phaseCompletedLength"], out["phaseTotalLength"] = str(done), str(total)
+    if view.paused_reason:
+        out["pausedReason"] = view.paused_reason
+    return out or None
 
 
 @functools.lru_cache(maxsize=1024)

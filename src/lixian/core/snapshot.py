@@ -6,6 +6,7 @@ shapes (``rpc/schema.py``), the CLI into tables. No hidden I/O behind attributes
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,8 +51,9 @@ class TaskInfo:
     error_message: str
     dir: Path
     files: tuple[FileInfo, ...]
-    lixian_phase: str = ""  # lixian's own detail while active (e.g. "verifying")
     paused_reason: str = ""
+    # lixian's own detail: phase while verifying/uploading, sha256, verdict, delivery.
+    lixian: Mapping[str, object] | None = None
 
 
 @dataclass(frozen=True, slots=True)

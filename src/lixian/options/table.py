@@ -94,6 +94,9 @@ _IMPLEMENTED = (
     # where the bytes go
     _task("dir", _P, None, "directory to save into; unset = the working directory", short="d"),
     _task("out", _P, None, "file name, relative to --dir", short="o", global_changeable=False),
+    # lixian's storage step (docs/storage.md)
+    _task("dest", _S, None, "where files go when done: a dir, or an rclone REMOTE:PATH"),
+    _task("mount-remote", _S, None, "the rclone REMOTE:PATH behind a mounted --dir/--dest"),
     _task("file-allocation", _E, "none", "how to reserve space (lixian: none, aria2: prealloc)",
           choices=("none", "prealloc", "trunc", "falloc")),
     _task("continue", _B, False, "resume a partial file that has no control data", short="c"),
@@ -144,6 +147,11 @@ _IMPLEMENTED = (
     _global("conf-path", _P, None, "aria2.conf to read (lixian reads none unless given)"),
     _global("no-conf", _B, False, "do not read a configuration file"),
     _global("log", _P, None, "write the log to FILE; - = stdout", short="l", changeable=True),
+    _global("staging-dir", _P, None, "local room for files bound for a mount or remote"),
+    _global("min-free-space", _S, "1G,2%", "pause downloads before a disk gets this full",
+            changeable=True),
+    _global("max-staging-space", _Z, 0, "staged-but-undelivered bytes at most; 0 = no limit",
+            minimum=0, changeable=True),
     _global("log-level", _E, "debug", "level of the --log file", choices=_LOG_LEVELS,
             changeable=True),
 )  # fmt: skip
@@ -239,6 +247,13 @@ SHORT: Mapping[str, str] = types.MappingProxyType(
     {s.short: s.name for s in _IMPLEMENTED if s.short is not None}
 )
 """Short letter -> long name, for implemented options only (``"x"`` -> ``"max-connection-..."``)."""
+
+
+# Options aria2 does not have: lixian's storage step. They are listed in
+# docs/differences.md as additions.
+LIXIAN_ONLY = frozenset(
+    {"dest", "mount-remote", "staging-dir", "min-free-space", "max-staging-space"}
+)
 
 
 def spec_for(name: str) -> OptionSpec:

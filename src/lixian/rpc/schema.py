@@ -220,6 +220,8 @@ def _status(info: TaskInfo, files: bool) -> dict[str, object]:
         out["errorMessage"] = info.error_message
     if files:
         out["files"] = files_struct(info.files)
+    if info.lixian:
+        out["lixian"] = dict(info.lixian)  # lixian's own key; aria2 clients ignore it
     return out
 
 
