@@ -156,5 +156,5 @@ def test_global_limits_and_speed_chart(daemon: Daemon, page: Any) -> None:
     options = daemon.call("aria2.getGlobalOption")
     assert options["max-overall-download-limit"] == str(2 * MiB)
     assert options["max-concurrent-downloads"] == "3"
-    page.wait_for_selector(".chart-legend:has-text('last 5 minutes')")
+    page.wait_for_selector(".chart-legend:has-text('keeps 5')")
     assert "Free space" in page.locator(".space").inner_text()

@@ -34,7 +34,8 @@ export function speedChart(history: SpeedHistory): { el: HTMLElement; dispose: (
     ctx.stroke();
     const line = (values: number[], color: string, fill: boolean) => {
       if (values.length < 2) return;
-      const step = w / (SECONDS - 1);
+      // the window grows with the history, from one minute up to SECONDS
+      const step = w / (Math.max(values.length, 60) - 1);
       const x0 = w - (values.length - 1) * step;
       ctx.beginPath();
       values.forEach((v, i) => {
@@ -59,7 +60,7 @@ export function speedChart(history: SpeedHistory): { el: HTMLElement; dispose: (
     line(down, style.getPropertyValue("--down").trim() || "#2a7", true);
     line(up, style.getPropertyValue("--up").trim() || "#c73", false);
     const peak = Math.max(0, ...down);
-    legend.textContent = `↓ now ${bytes(down[down.length - 1] ?? 0)}/s · peak ${bytes(peak)}/s · ↑ now ${bytes(up[up.length - 1] ?? 0)}/s · scale ${bytes(max)}/s · last ${Math.round(SECONDS / 60)} minutes`;
+    legend.textContent = `↓ now ${bytes(down[down.length - 1] ?? 0)}/s · peak ${bytes(peak)}/s · ↑ now ${bytes(up[up.length - 1] ?? 0)}/s · scale ${bytes(max)}/s · last ${history.count >= SECONDS ? `${Math.round(SECONDS / 60)} minutes` : `${Math.max(1, Math.ceil(history.count / 60))} min (keeps ${Math.round(SECONDS / 60)})`}`;
   };
   history.listeners.add(draw);
   requestAnimationFrame(draw);

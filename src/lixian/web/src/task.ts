@@ -40,9 +40,13 @@ export class TaskPage {
   private timer = 0;
   private disposed = false;
   private lastActions = "";
+  private firstPush: Promise<void>;
+  private gotFirst: () => void = () => {};
+  private lastStatus = "";
 
   constructor(private readonly app: App, readonly gid: string) {
     this.task = { gid };
+    this.firstPush = new Promise((resolve) => { this.gotFirst = resolve; });
     const tabs = h("nav", { class: "tabs section-tabs" });
     const labels: Record<Section, string> = { files: "Files", sources: "Sources", peers: "Peers", options: "Options" };
     for (const s of SECTIONS) {
@@ -94,6 +98,10 @@ export class TaskPage {
     for (const c of d.changed) if (c.gid === this.gid) Object.assign(this.task, c);
     if (d.removed.includes(this.gid) || (d.full && !d.changed.some((c) => c.gid === this.gid))) this.gone = true;
     this.render();
+    if (d.full) this.gotFirst();
+    const status = String(this.task.status ?? "");
+    if (this.lastStatus && status !== this.lastStatus) void this.refresh(); // e.g. complete: hashes, play
+    this.lastStatus = status;
   }
 
   private render(): void {
@@ -184,6 +192,7 @@ export class TaskPage {
   }
 
   private async refresh(): Promise<void> {
+    await this.firstPush;
     if (this.disposed || this.gone) return;
     try {
       if (this.section === "files") await this.renderFiles();
