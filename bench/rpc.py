@@ -71,7 +71,7 @@ ARIA2_DEFAULT_MAX_REQUEST = 2 * 1024 * 1024  # --rpc-max-request-size's default,
 DAEMONS = {
     "single": "fresh daemon for the one multicall",
     "queue": "fresh daemon for the batches, then the calls and memory",
-    "restart": "its restart (clean, and after kill -9 for lixian)",
+    "restart": "that daemon started again (after the clean stop; lixian also after kill -9)",
 }
 
 GID_RE = re.compile(r"^[0-9a-f]{16}$")

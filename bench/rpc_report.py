@@ -329,9 +329,10 @@ def markdown(results: dict[str, Any]) -> str:
         f"# RPC benchmark: lixian serve vs aria2c --enable-rpc, {n} paused tasks",
         "",
         f"Written by `bench/rpc.py` on {meta['date']}: mode **{meta['mode']}**, "
-        f"{meta['rounds']} round(s), both daemons in the same run on the same machine, one at a "
-        "time, driven by the same client code. Absolute times on a small shared machine are "
-        "noise; the ratios between the two daemons in this one run are the figure.",
+        f"{meta['rounds']} round(s), both daemons in the same run on the same machine, driven by "
+        "the same client code, no two measured operations overlapping. Absolute times on a "
+        "small shared machine are noise; the ratios between the two daemons in this one run are "
+        "the figure.",
         "",
         "## Machine",
         "",
@@ -504,11 +505,14 @@ def _latency_section(results: dict[str, Any]) -> list[str]:
             f"{_ratio(lix.get('p99_ms'), ari.get('p99_ms'))} | {each} | {size} | {bound} | "
             f"{_verdict(results, label + ' p99')} |"
         )
-    conns = {r["tool"]: r["latency"].get("_connections") for r in results["runs"] if "latency" in r}
+    conns: dict[str, list[str]] = {}
+    for r in results["runs"]:
+        if "latency" in r:
+            conns.setdefault(r["tool"], []).append(str(r["latency"].get("_connections")))
     lines += [
         "",
-        "TCP connections the latency client opened (per daemon and round): "
-        + ", ".join(f"{t}: {c}" for t, c in conns.items()),
+        "TCP connections the latency client opened to each daemon (all calls of a round, "
+        "per round): " + "; ".join(f"{t}: {', '.join(c)}" for t, c in conns.items()),
         "",
     ]
     return lines
