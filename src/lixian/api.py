@@ -58,8 +58,17 @@ __all__ = ["Handle", "start"]
 
 DEFAULT_PORT = 6800
 _READY_TIMEOUT = 30.0
+_RESTORE_TIMEOUT = 3600.0
+"""With ``restore_from=...`` the daemon fetches its backup (partial downloads included, maybe
+gigabytes from a cloud drive) before it listens; it still reports a failure at once."""
+
 _DAEMON_COMMAND: tuple[str, ...] = (sys.executable, "-m", "lixian", "serve")
 """What ``detach=True`` runs; the tests point it at the real aria2c, which takes the same argv."""
+
+
+def _ready_timeout(argv: list[str]) -> float:
+    restoring = any(a.startswith("--restore-from=") for a in argv)
+    return _RESTORE_TIMEOUT if restoring else _READY_TIMEOUT
 
 
 def start(detach: bool = False, **aria2_options: OptionInput) -> Handle:
@@ -275,9 +284,10 @@ class _InProcess(_Runner):
     def start(cls, argv: list[str]) -> _InProcess:
         runner = cls(argv, _daemon_entry())
         runner.thread.start()
-        if not runner.ready.wait(_READY_TIMEOUT):
+        timeout = _ready_timeout(argv)
+        if not runner.ready.wait(timeout):
             runner.stop(None, 5)
-            raise TimeoutError(f"the in-process daemon was not ready in {_READY_TIMEOUT:.0f} s")
+            raise TimeoutError(f"the in-process daemon was not ready in {timeout:.0f} s")
         if runner.error is not None:
             raise RuntimeError(f"the lixian daemon did not start: {runner.error}") from runner.error
         atexit.register(runner.stop, None, 5)  # a clean shutdown when the kernel exits
@@ -392,7 +402,7 @@ def _spawn(url: str, secret: str, argv: list[str], record_path: Path, log_path: 
         return f"exit status {proc.returncode}; {_tail(log_path)}"
 
     try:
-        _wait_ready(handle.client, failed, _READY_TIMEOUT)
+        _wait_ready(handle.client, failed, _ready_timeout(argv))
     except BaseException:
         handle.stop(timeout=5)
         raise

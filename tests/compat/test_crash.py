@@ -224,15 +224,6 @@ def add(
 
 @pytest.mark.slow
 @pytest.mark.timeout(240)
-@pytest.mark.xfail(
-    strict=True,
-    reason="lixian bugs: (1) a download killed before its first checkpoint comes back under an "
-    "auto-renamed file (later.bin -> later.1.bin -> later.2.bin ..., orphans left behind, "
-    "storage/local.py choose_target: file there, no control file yet); (2) tellStopped order "
-    "changes on restart (core/manager.py _restore never sets finished_wall/created_wall from "
-    "the row, so results sort by add order); (3) a paused task that had started loses its "
-    "'bitfield' key on restart (numPieces/pieceLength stay)",
-)
 def test_kill_9_at_random_moments_keeps_the_queue(
     serve: Serve, fault_server: FaultServer, file_sha256: Callable[[Path], str]
 ) -> None:
@@ -395,14 +386,6 @@ def run_crash_test(
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lixian bug: store/db.py Store._writer calls fut.set_result() on a write whose "
-    "awaiting task was cancelled (asyncio.wrap_future cancels the concurrent Future); "
-    "InvalidStateError kills the lixian-store thread and every later write, hence every RPC "
-    "answer (barrier()), hangs. In the daemon: forcePause/pauseAll of a download that has "
-    "just started (Manager._run awaits its first _persist) wedges it",
-)
 async def test_a_cancelled_write_does_not_stop_the_store(tmp_path: Path) -> None:
     """A write whose waiter gave up must not take the writer thread down with it.
 

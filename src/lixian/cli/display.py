@@ -73,6 +73,9 @@ class PlainDisplay:
         speed = sum(v.speed() for v in views)
         conns = sum(v.engine.connections for v in active if v.engine is not None)
         pct = f"({100 * done // size}%)" if size else ""
+        waiting = [v.paused_reason for v in views if v.paused_reason]
+        if waiting:
+            self.stream.write(f"[paused: {waiting[0]}]\n")
         self.stream.write(
             f"[{len(active)} active {format_bytes(done)}/{format_bytes(size)}{pct} "
             f"CN:{conns} DL:{format_bytes(speed)}/s]\n"

@@ -83,6 +83,10 @@ def _plan(argv: Sequence[str]) -> tuple[Options, Jobs, list[str]]:
         conf, conf_warnings = load_conf(Path(str(conf_path)))
         warnings += conf_warnings
     options = resolve(parsed.options, conf)
+    if "min-free-space" not in parsed.options and "min-free-space" not in conf:
+        # One-shot downloads fail with 9 on a full disk, as aria2c's do; waiting for space
+        # to return is the daemon's job (its default is max(1G, 2%)).
+        options["min-free-space"] = "0"
     jobs: Jobs = []
     input_file = options.get("input-file")
     if input_file:

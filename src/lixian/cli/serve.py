@@ -58,6 +58,13 @@ from lixian.rpc.server import (
     scheduler_stopped,
 )
 from lixian.rpc.session import merge_input_file
+from lixian.storage.rclone_cli import is_remote_spec
+from lixian.store.backup import (
+    StateBackup,
+    count_tasks,
+    default_staging_root,
+    restore_state,
+)
 from lixian.store.db import Store
 
 __all__ = ["ServeConfig", "configure", "main", "run_daemon"]
@@ -76,6 +83,12 @@ A secret is required when others can reach the daemon (--rpc-listen-all, a non-l
 --host, --rpc-allow-origin-all); one is generated, printed once and kept beside the
 state file if not given. The queue lives in --state (default: one SQLite file per RPC
 port in the user data directory) and survives restarts and crashes.
+
+To survive the machine too (a cloud notebook's VM): --state-backup TARGET (an rclone
+REMOTE:PATH or a directory, e.g. a mounted Drive folder) checkpoints the state every
+--state-backup-interval seconds (60) and at exit, with --backup-partials the partial
+downloads too; on the next machine --restore-from TARGET brings the queue back
+(docs/storage.md, "Surviving the VM").
 """
 
 ARIA2_PROTOCOL_VERSION = "1.37.0"
@@ -85,7 +98,10 @@ tells lixian's own)."""
 log = logging.getLogger("lixian")
 
 Options = dict[str, OptionValue | None]
-_NOT_FOR_MANAGER = frozenset({"rpc-secret", "host", "state"})
+_NOT_FOR_MANAGER = frozenset(
+    {"rpc-secret", "host", "state", "state-backup", "state-backup-interval", "backup-partials",
+     "restore-from"}
+)  # fmt: skip
 _ABSOLUTE = ("dir", "input-file", "save-session", "log", "load-cookies", "ca-certificate")
 _SPECIAL_INPUT = frozenset({"gid", "pause"})
 
@@ -168,6 +184,10 @@ def configure(argv: Sequence[str]) -> ServeConfig:
     for name in _ABSOLUTE:  # -D changes directory to /; a relative path must not move
         value = options.get(name)
         if value and value != "-":
+            options[name] = str(Path(str(value)).expanduser().absolute())
+    for name in ("state-backup", "restore-from"):  # a directory, unless it is REMOTE:PATH
+        value = options.get(name)
+        if value and not is_remote_spec(str(value)):
             options[name] = str(Path(str(value)).expanduser().absolute())
     port = int(options["rpc-listen-port"])  # type: ignore[arg-type]
     host = str(options.get("host") or "127.0.0.1")
@@ -314,6 +334,19 @@ def _fail(report: Report | None, message: str) -> None:
 
 
 async def _serve(config: ServeConfig, report: Report | None) -> int:
+    source = config.options.get("restore-from")
+    if source:  # before the store opens: a restore fills an empty state file
+        try:
+            restored = await restore_state(
+                str(source),
+                config.state_path,
+                download_dir=Path(str(config.options["dir"])),
+                staging_root=default_staging_root(config.options),
+            )
+        except (LixianError, OSError) as exc:
+            _fail(report, f"cannot restore from {source}: {exc}")
+            return 1
+        config.notices.append(restored.summary())
     try:
         store = await asyncio.to_thread(Store, config.state_path)
     except LixianError as exc:
@@ -322,9 +355,23 @@ async def _serve(config: ServeConfig, report: Report | None) -> int:
     except OSError as exc:
         _fail(report, f"cannot open the state file {config.state_path}: {exc}")
         return 1
+    backup: StateBackup | None = None
     try:
+        if config.options.get("state-backup"):  # store/backup.py: checkpoints elsewhere
+            backup = StateBackup.from_options(
+                config.options, config.state_path, barrier=store.barrier
+            )
+            try:
+                tasks = await asyncio.to_thread(count_tasks, config.state_path)
+                await backup.start(local_tasks=tasks)
+            except (LixianError, OSError) as exc:
+                backup = None
+                _fail(report, f"--state-backup: {exc}")
+                return 1
         return await _serve_with(config, store, report)
     finally:
+        if backup is not None:  # the final checkpoint: the manager has stopped by now
+            await backup.close()
         await asyncio.to_thread(store.close)
 
 

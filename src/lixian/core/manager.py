@@ -47,6 +47,7 @@ from lixian.core.task import (
     Fail,
     Pause,
     Remove,
+    Retry,
     Start,
     Task,
     TaskState,
@@ -57,7 +58,16 @@ from lixian.engines.http.throttle import RateLimiter
 from lixian.errors import Aria2Code, BadUri, Interrupted, LixianError, LocalError
 from lixian.gid import is_gid, new_gid
 from lixian.options import OPTIONS, OptionValue, format_value
+from lixian.ranges import RangeSet
 from lixian.storage.delivery import Progress
+from lixian.storage.space import (
+    LowSpace,
+    MinFree,
+    SpaceEvent,
+    SpaceGuard,
+    SpaceLow,
+    StagingBudget,
+)
 from lixian.store.db import Store, TaskRow
 
 __all__ = ["Manager", "TaskNotFound", "TaskView", "check_uris"]
@@ -106,6 +116,8 @@ class Manager:
         self._seq = 0.0
         self._finish_order: list[str] = []
         self._closing = False
+        self.guard: SpaceGuard | None = None
+        self.budget = StagingBudget(None)
         self._unsaved: list[TaskView] = []  # added, their rows not queued yet
         self._inherited: dict[str, object] | None = None  # see _task_options
 
@@ -122,12 +134,21 @@ class Manager:
 
     async def __aenter__(self) -> Manager:
         self._session = new_session()
+        limit = int(self.options.get("max-staging-space") or 0)  # type: ignore[arg-type]
+        self.budget = StagingBudget(limit or None)
+        min_free = str(self.options.get("min-free-space") or "0")
+        if MinFree.parse(min_free) != MinFree(0, 0.0):
+            self.guard = SpaceGuard(MinFree.parse(min_free))
+            self.guard.add_listener(self._on_space)
+            self.guard.start()
         if self.store is not None:
             await self._restore()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+        if self.guard is not None:
+            await self.guard.aclose()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -150,6 +171,11 @@ class Manager:
             view.saved_total = row.total_length
             view.saved_completed = row.completed_length
             view.saved_path = Path(row.path) if row.path else None
+            view.created_wall = row.created or view.created_wall
+            view.finished_wall = row.finished
+            view.record = row.extra.get("record") or None
+            if row.extra.get("ranges"):
+                view.saved_ranges = RangeSet((a, b) for a, b in row.extra["ranges"])
             self.views[row.gid] = view
             self._seq = max(self._seq, row.seq)
             if state is TaskState.ACTIVE:
@@ -297,6 +323,8 @@ class Manager:
         task = view.task
         if task.state is TaskState.ACTIVE:
             await self._halt(gid)
+            if task.state is not TaskState.ACTIVE:  # it finished while we stopped it
+                raise LocalError(f"GID#{gid} cannot be paused now")
             task.apply(Pause())
             self._queue.insert(0, gid)  # aria2: a paused active download goes first
         elif task.state is TaskState.WAITING:
@@ -351,8 +379,10 @@ class Manager:
 
     async def pause_all(self) -> None:
         for gid in [*self.active_gids(), *self._queue]:
-            if self.views[gid].task.state in (TaskState.ACTIVE, TaskState.WAITING):
-                await self.pause(gid)
+            view = self.views.get(gid)
+            if view is not None and view.task.state in (TaskState.ACTIVE, TaskState.WAITING):
+                with contextlib.suppress(LocalError):  # one that just finished: as aria2, OK
+                    await self.pause(gid)
 
     async def unpause_all(self) -> None:
         for gid in list(self._queue):
@@ -450,6 +480,69 @@ class Manager:
             os.replace(tmp, path)
 
         await asyncio.to_thread(write)
+
+    async def retry(self, gid: str) -> None:
+        """Queue a failed download again under the same GID, keeping its progress."""
+        view = self.find(gid)
+        if view.task.state is not TaskState.ERROR:
+            raise LocalError(f"GID#{gid} cannot be retried now")
+        view.task.apply(Retry())
+        self._stopped.remove(gid)
+        view.engine, view.result, view.finished_wall = None, None, None
+        self._queue.append(gid)
+        await self._persist(view)
+        self._changed.set()
+
+    # ---- the free-space guard ----
+
+    async def _low_space(self, view: TaskView, directory: Path) -> bool:
+        """Before a download starts: pause it (with a reason) when its disk is nearly full."""
+        if self.guard is None:
+            return False
+        where = await asyncio.to_thread(_existing, directory)
+        usage = await self.guard.watch(where)
+        view.device = usage.device
+        remaining = max(0, (view.total_length or 0) - view.completed_length)
+        verdict = await self.guard.check(where, remaining)
+        if isinstance(verdict, LowSpace):
+            self._guard_pause(view, verdict.reason)
+            return True
+        return False
+
+    def _guard_pause(self, view: TaskView, reason: str) -> None:
+        task = view.task
+        if task.state is TaskState.ACTIVE:
+            task.apply(Pause())
+            self._queue.insert(0, task.gid)
+        view.paused_reason = f"low disk space: {reason}"
+        view.paused_by_guard = True
+        self.bus.publish(TaskPaused(task.gid))
+        persisted = asyncio.ensure_future(self._persist(view))
+        persisted.add_done_callback(_log_failure)
+
+    def _on_space(self, event: SpaceEvent) -> None:
+        if isinstance(event, SpaceLow):
+            for gid in list(self._running):
+                view = self.views[gid]
+                if view.device == event.device:
+                    pausing = asyncio.ensure_future(self._pause_for_space(gid, event))
+                    pausing.add_done_callback(_log_failure)
+            return
+        for gid in list(self._queue):
+            view = self.views[gid]
+            if view.paused_by_guard and view.device == event.device:
+                view.paused_by_guard = False
+                view.paused_reason = ""
+                view.task.apply(Unpause())  # only what the guard paused; the user's stay
+        self._changed.set()
+
+    async def _pause_for_space(self, gid: str, event: SpaceLow) -> None:
+        view = self.views.get(gid)
+        if view is None or view.task.state is not TaskState.ACTIVE:
+            return
+        await self._halt(gid)
+        self._guard_pause(view, f"{event.free} bytes free on {event.path}")
+        self._changed.set()
 
     def change_position(self, gid: str, pos: int, how: str) -> int:
         if gid not in self._queue:
@@ -558,9 +651,21 @@ class Manager:
             opts = effective_options(task, self.options)
             directory = as_path(str(opts["dir"])) if opts.get("dir") else self._default_dir()
             placement = await place(opts, directory, self.staging_root, task.gid)
-            job = await build_job(task, self.options, placement.download_dir, self.control_dir)
+            if await self._low_space(view, placement.download_dir):
+                return
+            own = view.path if view.path is not None and view.record is None else None
+            job = await build_job(task, self.options, placement.download_dir, self.control_dir, own)
             assert self._session is not None
-            view.engine = HttpDownload(job, self._session, limiters=(self.overall,))
+            staged = placement.destination is not None
+
+            async def opened(path: Path, size: int | None) -> None:
+                view.saved_path = path
+                await self._persist(view)  # a restart continues this file, never a renamed one
+                if staged and size:
+                    await self.budget.reserve(size)
+                    view.reserved = size
+
+            view.engine = HttpDownload(job, self._session, limiters=(self.overall,), on_open=opened)
             result = await view.engine.run()
             done = await finish(
                 result.path,
@@ -585,6 +690,9 @@ class Manager:
         else:
             self._end(view, Complete())
         finally:
+            if view.reserved:
+                self.budget.release(view.reserved)  # delivered and freed, or given up
+                view.reserved = 0
             if self._running.get(task.gid) is asyncio.current_task():
                 del self._running[task.gid]
             self._changed.set()
@@ -619,6 +727,7 @@ class Manager:
             path=str(path) if path is not None else None,
             created=view.created_wall,
             finished=view.finished_wall,
+            extra=_extra(view),
         )
 
     async def _persist(self, view: TaskView) -> None:
@@ -634,6 +743,26 @@ class Manager:
             if view is not None and view.task.state is TaskState.ERROR:
                 return int(view.task.error_code)
         return 0
+
+
+def _extra(view: TaskView) -> dict[str, object]:
+    """What the store keeps beyond aria2's fields: the verdict, and the byte ranges on disk
+    (so a paused task shows its piece map after a restart, as before it)."""
+    extra: dict[str, object] = {}
+    if view.record:
+        extra["record"] = view.record
+    if view.task.state in _LIVE or view.task.state is TaskState.ERROR:
+        ranges = view.done_ranges()
+        if ranges:
+            extra["ranges"] = [list(r) for r in ranges]
+    return extra
+
+
+def _existing(path: Path) -> Path:
+    """The nearest existing ancestor: the guard measures the filesystem a dir will be on."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
 
 
 def _default_staging(state_dir: Path | None) -> Path:

@@ -46,6 +46,10 @@ class TaskView:
     phase: str = ""  # lixian's step after the download: "verifying", "uploading"
     phase_progress: tuple[int, int] | None = None
     record: dict[str, object] | None = None  # sha256, verdict, delivery (core/finish.py)
+    paused_by_guard: bool = False  # the free-space guard paused it; it resumes it too
+    device: int | None = None  # the filesystem its download is written to
+    reserved: int = 0  # bytes held in the staging budget
+    saved_ranges: RangeSet | None = None  # bytes on disk, as the store last had them
     _samples: deque[tuple[float, int]] = field(default_factory=deque)
     # The last snapshot of a task that is not running, and what it was made from.
     _info: TaskInfo | None = field(default=None, repr=False, compare=False)
@@ -74,6 +78,11 @@ class TaskView:
         if self.engine is not None and self.engine.path is not None:
             return self.engine.path
         return self.saved_path
+
+    def done_ranges(self) -> RangeSet | None:
+        if self.engine is not None:
+            return self.engine.done_ranges
+        return self.saved_ranges
 
     def sample(self, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
@@ -107,6 +116,7 @@ async def build_job(
     global_options: Mapping[str, OptionValue | None],
     directory: Path,
     control_dir: Path | None,
+    own_path: Path | None = None,
 ) -> HttpJob:
     """The HTTP engine's job for a task, writing into ``directory`` (see core/finish.py)."""
     opts = effective_options(task, global_options)
@@ -124,6 +134,7 @@ async def build_job(
         out=str(out) if out else None,
         config=http_config(opts, cookies),
         control_dir=control_dir,
+        own_path=own_path,
     )
 
 
@@ -156,6 +167,7 @@ def task_info(view: TaskView, default_dir: Path) -> TaskInfo:
         view.phase_progress,
         id(view.record),
         view.engine,
+        id(view.saved_ranges),
         view.total_length,
         view.completed_length,
         view.path,
@@ -174,8 +186,8 @@ def _task_info(view: TaskView, default_dir: Path) -> TaskInfo:
     engine = view.engine
     if task.state is TaskState.COMPLETE:
         bits, pieces = bitfield_full(total)
-    elif engine is not None:
-        bits, pieces = bitfield(engine.done_ranges, total)
+    elif (ranges := view.done_ranges()) is not None:
+        bits, pieces = bitfield(ranges, total)
     else:
         bits, pieces = ("", (total + PIECE_LENGTH - 1) // PIECE_LENGTH if total else 0)
     value = task.options.get("dir")

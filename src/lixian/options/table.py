@@ -221,6 +221,14 @@ _DAEMON = (
             "unless it is loopback)"),
     _global("state", _P, None, "lixian: the SQLite state file (default: per RPC port, in the "
             "user data dir)"),
+    # lixian's own: surviving the machine (store/backup.py, docs/storage.md).
+    _global("state-backup", _S, None, "lixian: checkpoint the state to TARGET, an rclone "
+            "REMOTE:PATH or a directory (e.g. a mounted Drive folder)"),
+    _global("state-backup-interval", _I, 60, "lixian: seconds between state checkpoints",
+            minimum=1, maximum=86400),
+    _global("backup-partials", _B, False, "lixian: checkpoint partial downloads too"),
+    _global("restore-from", _S, None, "lixian: on an empty state, restore the queue (and "
+            "partial downloads) from a --state-backup TARGET"),
 )  # fmt: skip
 _DAEMON_BY_NAME = {s.name: s for s in _DAEMON}
 DAEMON_ALIASES: Mapping[str, str] = types.MappingProxyType(
@@ -249,11 +257,12 @@ SHORT: Mapping[str, str] = types.MappingProxyType(
 """Short letter -> long name, for implemented options only (``"x"`` -> ``"max-connection-..."``)."""
 
 
-# Options aria2 does not have: lixian's storage step. They are listed in
+# Options aria2 does not have: lixian's storage step and state backup. They are listed in
 # docs/differences.md as additions.
 LIXIAN_ONLY = frozenset(
-    {"dest", "mount-remote", "staging-dir", "min-free-space", "max-staging-space"}
-)
+    {"dest", "mount-remote", "staging-dir", "min-free-space", "max-staging-space",
+     "state-backup", "state-backup-interval", "backup-partials", "restore-from"}
+)  # fmt: skip
 
 
 def spec_for(name: str) -> OptionSpec:

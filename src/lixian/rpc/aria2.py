@@ -430,4 +430,5 @@ _TABLE: tuple[tuple[str, Call, bool], ...] = (
     ("lixian.fileUrl", file_links.file_url, True),
     ("lixian.parseCurl", lixian_methods.parse_curl, True),
     ("lixian.parseCookies", lixian_methods.parse_cookies, True),
+    ("lixian.retry", lixian_methods.retry, True),
 )

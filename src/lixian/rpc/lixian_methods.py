@@ -12,12 +12,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from lixian.core.snapshot import TaskInfo
 from lixian.core.task import TaskState
-from lixian.errors import BadOption
+from lixian.errors import BadOption, LixianError
 from lixian.importers.curl import Flavour
 from lixian.importers.curl import parse_curl as read_curl
 from lixian.importers.paste_review import cookies_review, curl_review
@@ -174,3 +174,14 @@ async def parse_cookies(_dispatcher: object, p: Params) -> object:
         return cookies_review(text, url or None, time.time())
     except BadOption as exc:
         raise RpcError(str(exc)) from None
+
+
+async def retry(dispatcher: Any, p: Params) -> object:
+    """``lixian.retry(gid)``: queue a failed download again, same GID, progress kept
+    (a full disk, error 9, is the usual reason). Returns the GID, as aria2.unpause does."""
+    gid = dispatcher.resolve(p.string(0))
+    try:
+        await dispatcher.manager.retry(gid)
+    except LixianError as exc:
+        raise RpcError(str(exc)) from None
+    return gid

@@ -57,8 +57,12 @@ _STOPPED = (TaskState.COMPLETE, TaskState.ERROR, TaskState.REMOVED)
 # ``lixian serve``'s own rows (aria2's RPC-server options such as save-session), minus
 # lixian's alias spellings, the secret, ``pause`` (a flag of each addUri, which aria2
 # does not list among global options) and what the daemon keeps out of the manager
-# (its listen address and state file), which the manager could not report truly.
-_NOT_REPORTED = frozenset({"pause", "host", "state"})
+# (its listen address, state file and state backup), which the manager could not
+# report truly.
+_NOT_REPORTED = frozenset(
+    {"pause", "host", "state", "state-backup", "state-backup-interval", "backup-partials",
+     "restore-from"}
+)  # fmt: skip
 RPC_ONLY_OPTIONS: Mapping[str, OptionSpec] = {
     name: spec
     for name, spec in DAEMON_OPTIONS.items()

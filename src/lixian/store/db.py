@@ -20,8 +20,8 @@ import queue
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future
-from dataclasses import dataclass
+from concurrent.futures import Future, InvalidStateError
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,8 @@ SCHEMA = [
     CREATE INDEX tasks_state_seq ON tasks(state, seq);
     CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # 2: what lixian knows beyond aria2's columns (ranges on disk, sha256, verdict, delivery)
+    "ALTER TABLE tasks ADD COLUMN extra TEXT NOT NULL DEFAULT '{}'",
 ]
 
 
@@ -69,6 +71,7 @@ class TaskRow:
     path: str | None = None
     created: float = 0.0
     finished: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 # One compact encoder, made once: ``json.dumps(..., separators=...)`` builds a new
@@ -150,10 +153,15 @@ class Store:
                     self._conn.execute("ROLLBACK")
                 results = [(fut, None, exc) for _, fut in batch]
             for fut, value, error in results:
-                if error is not None:
-                    fut.set_exception(error)
-                else:
-                    fut.set_result(value)
+                # A waiter that was cancelled (the RPC call went away) cancelled its
+                # future: the write is done all the same; only the answer is dropped.
+                if fut.cancelled():
+                    continue
+                with contextlib.suppress(InvalidStateError):
+                    if error is not None:
+                        fut.set_exception(error)
+                    else:
+                        fut.set_result(value)
 
     def _submit_nowait(self, op: _Op) -> Future[Any]:
         fut: Future[Any] = Future()
@@ -191,10 +199,11 @@ class Store:
                 path=r[9],
                 created=r[10],
                 finished=r[11],
+                extra=json.loads(r[12]) if r[12] != "{}" else {},
             )
             for r in self._conn.execute(
                 "SELECT gid, seq, uris, options, state, error_code, error_message,"
-                " total_length, completed_length, path, created, finished"
+                " total_length, completed_length, path, created, finished, extra"
                 " FROM tasks ORDER BY seq"
             )
         ]
@@ -222,6 +231,7 @@ class Store:
                 r.path,
                 r.created,
                 r.finished,
+                _encode(r.extra) if r.extra else "{}",
             )
             for r in rows
         ]
@@ -229,8 +239,8 @@ class Store:
         def op(conn: sqlite3.Connection) -> None:
             conn.executemany(
                 "INSERT OR REPLACE INTO tasks (gid, seq, uris, options, state, error_code,"
-                " error_message, total_length, completed_length, path, created, finished)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                " error_message, total_length, completed_length, path, created, finished,"
+                " extra) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 params,
             )
 

@@ -40,6 +40,13 @@ def map_aiohttp_errors(url: str) -> Iterator[None]:
         raise err from exc
     except aiohttp.ClientConnectorDNSError as exc:
         raise NameResolution(f"cannot resolve the host of {url}") from exc
+    except aiohttp.ClientConnectorError as exc:
+        # Could not connect at all (refused, unreachable): aria2c ends that with code 1,
+        # keeping 6 for a connection that broke mid-transfer.
+        raise NetworkError(
+            f"cannot connect to {url}: {_redact(str(exc.os_error)) or type(exc).__name__}",
+            code=Aria2Code.UNKNOWN,
+        ) from exc
     except (aiohttp.ClientError, ConnectionError, OSError) as exc:
         raise NetworkError(
             f"network error with {url}: {_redact(str(exc)) or type(exc).__name__}"

@@ -19,7 +19,7 @@ import hashlib
 import os
 import ssl
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -84,6 +84,7 @@ class HttpJob:
     out: str | None
     config: HttpConfig
     control_dir: Path | None = None
+    own_path: Path | None = None  # the file an earlier run of this task wrote
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +145,7 @@ class HttpDownload:
         session: aiohttp.ClientSession,
         *,
         limiters: tuple[RateLimiter, ...] = (),
+        on_open: Callable[[Path, int | None], Awaitable[None]] | None = None,
     ) -> None:
         self.job = job
         self.config = job.config
@@ -160,6 +162,10 @@ class HttpDownload:
         self._interrupt: BaseException | None = None
         self._if_modified_since: str | None = None
         self._checkpointing: asyncio.Task[None] | None = None
+        # Called once with the file's path and size after it is opened and before the
+        # first byte is written: the core records the path and may wait there for room
+        # (--max-staging-space) while the probe connection holds.
+        self._on_open = on_open
         self._inline = False
         self.started = time.monotonic()
         self.received = 0  # bytes taken off the wire (speeds); completed_length = on disk
@@ -221,6 +227,12 @@ class HttpDownload:
     def _initial_target(self) -> Target | None:
         """Where to write when it is known before asking (``--out``, or a resumable file)."""
         name = self.job.out
+        own = self._own_path()
+        if own is not None:
+            # This task's own file from an earlier run (a restart before any progress
+            # was recorded): it is ours to continue or overwrite, never to rename around.
+            policy = replace(self.config.policy, allow_overwrite=True)
+            return choose_target(own, policy, self.job.control_dir)
         if name is None:
             # One sanitized component cannot leave the dir lexically; only a symlink
             # could, and confine() below catches that before anything is opened.
@@ -246,6 +258,15 @@ class HttpDownload:
             stamp = path.stat().st_mtime
             self._if_modified_since = email.utils.formatdate(stamp, usegmt=True)
         return target
+
+    def _own_path(self) -> Path | None:
+        own = self.job.own_path
+        if own is None:
+            return None
+        try:
+            return confine(self.job.directory, own.relative_to(self.job.directory.absolute()))
+        except (ValueError, LixianError):
+            return None  # the dir changed since: name it afresh
 
     def _url_name(self) -> str:
         return filename_from_url(str(self._mirrors[0].url.with_user(None)))
@@ -435,6 +456,12 @@ class HttpDownload:
         return reply.start if honoured else 0
 
     async def _open_sink(self, meta: ResourceMeta, resp: aiohttp.ClientResponse) -> None:
+        await self._open_sink_now(meta, resp)
+        if self._on_open is not None and self._sink is not None:
+            hook, self._on_open = self._on_open, None
+            await hook(self._sink.path, meta.size)
+
+    async def _open_sink_now(self, meta: ResourceMeta, resp: aiohttp.ClientResponse) -> None:
         target = self._target
         if target is None:
             name = filename_from_content_disposition(resp.headers.get("Content-Disposition", ""))
