@@ -65,7 +65,7 @@ def _headers(value: OptionValue | None) -> tuple[tuple[str, str], ...]:
         name, sep, val = str(item).partition(":")
         if not sep or not name.strip():
             raise BadOption(f"--header needs 'Name: value', got {item!r}")
-        out.append((name.strip(), val.strip()))
+        out.append((name.strip(), val.strip(" \t")))  # HTTP whitespace only: keep U+00A0
     return tuple(out)
 
 
