@@ -35,8 +35,11 @@ def bundle() -> Path:
     return static
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(bundle: Path) -> Iterator[Any]:
+    """Chromium for one test module. Not for the session: Playwright's sync API keeps its
+    event loop marked as running in this thread while it is started, and async tests
+    elsewhere (pytest-asyncio) cannot run their own loop meanwhile."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:

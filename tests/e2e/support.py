@@ -135,7 +135,9 @@ def clean_env(home: Path) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def run_daemon(tmp: Path, *, secret: str | None = None, extra: tuple[str, ...] = ()) -> Iterator[Daemon]:
+def run_daemon(
+    tmp: Path, *, secret: str | None = None, extra: tuple[str, ...] = ()
+) -> Iterator[Daemon]:
     """``lixian serve`` on a free port; killed (and waited for) at the end."""
     tmp.mkdir(parents=True, exist_ok=True)
     directory = tmp / "downloads"
@@ -176,15 +178,10 @@ def run_daemon(tmp: Path, *, secret: str | None = None, extra: tuple[str, ...] =
 
 def make_webm(path: Path, seconds: int = 6) -> Path:
     """A VP9 WebM with an Opus track made by ffmpeg (a test pattern and a tone)."""
-    subprocess.run(
-        [
-            "ffmpeg", "-v", "error", "-y",
-            "-f", "lavfi", "-i", f"testsrc2=size=320x180:rate=25:duration={seconds}",
-            "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
-            "-c:v", "libvpx-vp9", "-b:v", "300k", "-deadline", "realtime", "-cpu-used", "8",
-            "-c:a", "libopus", "-shortest", str(path),
-        ],  # fmt: skip
-        check=True,
-        timeout=120,
-    )
+    video = f"testsrc2=size=320x180:rate=25:duration={seconds}"
+    audio = f"sine=frequency=440:duration={seconds}"
+    vp9 = ["-c:v", "libvpx-vp9", "-b:v", "300k", "-deadline", "realtime", "-cpu-used", "8"]
+    argv = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", video, "-f", "lavfi", "-i", audio]
+    argv += [*vp9, "-c:a", "libopus", "-shortest", str(path)]
+    subprocess.run(argv, check=True, timeout=120)
     return path

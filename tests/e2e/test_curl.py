@@ -95,16 +95,17 @@ def test_pasted_curl_reaches_the_server_with_every_header_and_cookie(
         assert review.locator(f".review-cookies td:text-is('{cookie_name}')").count() >= 1, cookie
     assert page.locator(".add-dialog .not-downloadable").count() == 0
 
-    before = {t["gid"] for t in daemon.call("lixian.listTasks", None, None, 0, 1000, ["gid"])["tasks"]}
+    before = {
+        t["gid"] for t in daemon.call("lixian.listTasks", None, None, 0, 1000, ["gid"])["tasks"]
+    }
     page.click(".add-dialog .add-btn")
     page.wait_for_selector(".add-dialog", state="hidden")
-    gid = wait_for(
-        lambda: next(
-            (t["gid"] for t in daemon.call("lixian.listTasks", None, None, 0, 1000, ["gid"])["tasks"]
-             if t["gid"] not in before),
-            None,
-        )
-    )  # fmt: skip
+
+    def new_gid() -> str | None:
+        listed = daemon.call("lixian.listTasks", None, None, 0, 1000, ["gid"])["tasks"]
+        return next((t["gid"] for t in listed if t["gid"] not in before), None)
+
+    gid = wait_for(new_gid)
     status = daemon.wait_status(gid, {"complete", "error"})
     assert status["status"] == "complete", status
     saved = Path(status["files"][0]["path"])
@@ -124,7 +125,13 @@ def test_pasted_curl_reaches_the_server_with_every_header_and_cookie(
                     assert any(_same(c, cookie) for c in received), (name, cookie, got)
                 continue
             assert _same(record.header(header), value), (name, header, value, record.header(header))
-        for header in ("sec-fetch-site", "if-none-match", "if-modified-since", "authority", "alt-used"):
+        for header in (
+            "sec-fetch-site",
+            "if-none-match",
+            "if-modified-since",
+            "authority",
+            "alt-used",
+        ):
             assert record.header(header) is None, (name, header)
 
 
@@ -140,7 +147,9 @@ def test_a_request_that_is_not_a_plain_get_is_explained(
     assert page.locator(".add-dialog .add-btn").is_disabled()
 
 
-def test_a_cookies_txt_is_scoped_to_its_domain(daemon: Daemon, page: Any, fault_server: FaultServer) -> None:
+def test_a_cookies_txt_is_scoped_to_its_domain(
+    daemon: Daemon, page: Any, fault_server: FaultServer
+) -> None:
     path = fault_server.add_file("/jar/private.bin", random.Random(3).randbytes(50_000))
     jar = "\n".join(
         [
@@ -159,8 +168,8 @@ def test_a_cookies_txt_is_scoped_to_its_domain(daemon: Daemon, page: Any, fault_
     page.wait_for_selector(".add-dialog .review-card h4:has-text('2 of 3')")
     page.click(".add-dialog .add-btn")
     page.wait_for_selector(".add-dialog", state="hidden")
-    assert fault_server.wait_until(lambda rs: any(r.path == path and r.status in (200, 206) for r in rs), 30)
+    assert fault_server.wait_until(
+        lambda rs: any(r.path == path and r.status in (200, 206) for r in rs), 30
+    )
     cookie = fault_server.requests_for(path)[0].header("Cookie") or ""
     assert sorted(cookie.split("; ")) == ["scoped=yes", "sid=abc123"]
-
-

@@ -7,8 +7,10 @@ docs/screenshots/ (docs/web.md shows them); otherwise they go to the test's tmp 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
+import threading
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -39,29 +41,44 @@ def test_the_page_has_a_strict_csp_and_no_inline_script(daemon: Daemon) -> None:
         assert not url.startswith(("/", "http:", "https:")), url
 
 
-async def test_the_placeholder_answers_when_the_bundle_is_missing(tmp_path: Path) -> None:
+def _in_a_thread(coro: Any) -> Any:
+    """Run an aiohttp test client off the main thread (Playwright's loop may be there)."""
+    result: list[Any] = []
+    thread = threading.Thread(target=lambda: result.append(asyncio.run(coro)))
+    thread.start()
+    thread.join(60)
+    return result[0]
+
+
+def test_the_placeholder_answers_when_the_bundle_is_missing(tmp_path: Path) -> None:
     async def placeholder(request: web.Request) -> web.Response:
         return web.Response(text="run make web")
 
-    app = web.Application()
-    assert install(app, placeholder, static=tmp_path) is False
-    async with TestClient(TestServer(app)) as client:
-        response = await client.get("/")
-        assert await response.text() == "run make web"
+    async def check() -> str:
+        app = web.Application()
+        assert install(app, placeholder, static=tmp_path) is False
+        async with TestClient(TestServer(app)) as client:
+            return await (await client.get("/")).text()
+
+    assert _in_a_thread(check()) == "run make web"
 
 
-async def test_only_the_bundle_files_are_served(tmp_path: Path) -> None:
+def test_only_the_bundle_files_are_served(tmp_path: Path) -> None:
     (tmp_path / "index.html").write_text("<!doctype html>")
     (tmp_path / "app.js").write_text("//")
     (tmp_path / "notes.txt").write_text("not part of the page")
-    app = web.Application()
-    assert install(app, lambda r: None, static=tmp_path) is True  # type: ignore[arg-type,return-value]
-    async with TestClient(TestServer(app)) as client:
-        ok = await client.get("/static/app.js")
-        assert ok.status == 200 and ok.headers["Content-Type"].startswith("text/javascript")
-        assert ok.headers["Content-Security-Policy"] == CSP
-        for path in ("/static/notes.txt", "/static/..%2Findex.html", "/static/missing.js"):
-            assert (await client.get(path)).status == 404, path
+
+    async def check() -> None:
+        app = web.Application()
+        assert install(app, lambda r: None, static=tmp_path) is True  # type: ignore[arg-type,return-value]
+        async with TestClient(TestServer(app)) as client:
+            ok = await client.get("/static/app.js")
+            assert ok.status == 200 and ok.headers["Content-Type"].startswith("text/javascript")
+            assert ok.headers["Content-Security-Policy"] == CSP
+            for path in ("/static/notes.txt", "/static/..%2Findex.html", "/static/missing.js"):
+                assert (await client.get(path)).status == 404, path
+
+    _in_a_thread(check())
 
 
 def _no_sideways_scroll(page: Any) -> None:
@@ -70,7 +87,8 @@ def _no_sideways_scroll(page: Any) -> None:
     overflowing = page.evaluate(
         """w => [...document.querySelectorAll('body *')].filter(e => {
             const b = e.getBoundingClientRect(); const s = getComputedStyle(e);
-            return b.width > 0 && b.right > w + 1 && s.position !== 'fixed' && !e.closest('.tabs, .scroller, table, .chart-box, dialog');
+            return b.width > 0 && b.right > w + 1 && s.position !== 'fixed'
+              && !e.closest('.tabs, .scroller, table, .chart-box, dialog');
         }).map(e => e.className).slice(0, 5)""",
         width,
     )
@@ -96,12 +114,21 @@ def _populate(daemon: Daemon, fault: FaultServer) -> None:
     for i, (name, size, knobs) in enumerate(names):
         daemon.call("aria2.addUri", [fault.url(f"/shots/{name}", size=size, seed=i, **knobs)])
     for i in range(1, 9):
-        daemon.call("aria2.addUri", [fault.url(f"/shots/dataset-part-{i:02d}.tar", size=MiB, seed=100 + i)], {"pause": "true"})
-    wait_for(lambda: daemon.call("lixian.listTasks", {"status": "complete"}, None, 0, 0)["total"] >= 2, 30)
+        daemon.call(
+            "aria2.addUri",
+            [fault.url(f"/shots/dataset-part-{i:02d}.tar", size=MiB, seed=100 + i)],
+            {"pause": "true"},
+        )
+    wait_for(
+        lambda: daemon.call("lixian.listTasks", {"status": "complete"}, None, 0, 0)["total"] >= 2,
+        30,
+    )
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_main_screens(scheme: str, browser: Any, daemon: Daemon, fault_server: FaultServer, tmp_path: Path) -> None:
+def test_main_screens(
+    scheme: str, browser: Any, daemon: Daemon, fault_server: FaultServer, tmp_path: Path
+) -> None:
     _populate(daemon, fault_server)
     shots = _shots_dir(tmp_path)
     context = browser.new_context(viewport={"width": 1280, "height": 760}, color_scheme=scheme)
@@ -126,7 +153,10 @@ def test_main_screens(scheme: str, browser: Any, daemon: Daemon, fault_server: F
         page.set_viewport_size({"width": 1280, "height": 1000})
         page.click(".add-open")
         page.click(".add-dialog .tab[data-tab=curl]")
-        page.fill(".add-dialog textarea.paste", (ROOT / "tests/fixtures/curl/chrome124_linux_bash.txt").read_text())
+        page.fill(
+            ".add-dialog textarea.paste",
+            (ROOT / "tests/fixtures/curl/chrome124_linux_bash.txt").read_text(),
+        )
         page.click(".add-dialog .review-btn")
         page.wait_for_selector(".add-dialog .review-card")
         page.locator(".add-dialog .review-card h4 >> nth=0").scroll_into_view_if_needed()
@@ -135,10 +165,17 @@ def test_main_screens(scheme: str, browser: Any, daemon: Daemon, fault_server: F
         context.close()
 
 
-def test_phone_sized_screen(browser: Any, daemon: Daemon, fault_server: FaultServer, tmp_path: Path) -> None:
+def test_phone_sized_screen(
+    browser: Any, daemon: Daemon, fault_server: FaultServer, tmp_path: Path
+) -> None:
     _populate(daemon, fault_server)
     shots = _shots_dir(tmp_path)
-    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, device_scale_factor=2)
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844},
+        is_mobile=True,
+        has_touch=True,
+        device_scale_factor=2,
+    )
     page = context.new_page()
     try:
         page.goto(daemon.base)

@@ -29,9 +29,21 @@ def crowded(tmp_path_factory: pytest.TempPathFactory, bundle: Any) -> Any:
     with run_daemon(tmp_path_factory.mktemp("many")) as daemon:
         add_paused(daemon, N)
         # a few of them fail (nothing listens on port 9): a second status to filter by
-        daemon.multicall([("aria2.unpause", [g["gid"]]) for g in daemon.call(
-            "lixian.listTasks", None, None, 0, 30, ["gid"])["tasks"]])
-        wait_for(lambda: daemon.call("lixian.listTasks", {"status": ["active", "waiting"]}, None, 0, 0)["total"] == 0, 60)
+        daemon.multicall(
+            [
+                ("aria2.unpause", [g["gid"]])
+                for g in daemon.call("lixian.listTasks", None, None, 0, 30, ["gid"])["tasks"]
+            ]
+        )
+        wait_for(
+            lambda: (
+                daemon.call("lixian.listTasks", {"status": ["active", "waiting"]}, None, 0, 0)[
+                    "total"
+                ]
+                == 0
+            ),
+            60,
+        )
         yield daemon
 
 
@@ -46,7 +58,8 @@ def _visible(page: Any) -> list[tuple[int, str]]:
         for i, n in page.evaluate("""() => {
         const s = document.querySelector('.scroller'); const top = s.getBoundingClientRect().top;
         return [...s.querySelectorAll('.row:not([hidden]):not(.placeholder)')]
-          .filter(r => { const b = r.getBoundingClientRect(); return b.top >= top - 1 && b.bottom <= top + s.clientHeight + 1; })
+          .filter(r => { const b = r.getBoundingClientRect();
+                         return b.top >= top - 1 && b.bottom <= top + s.clientHeight + 1; })
           .sort((a, b) => a.getBoundingClientRect().top - b.getBoundingClientRect().top)
           .map(r => [r.dataset.index, r.querySelector('a.name').textContent]);
     }""")
@@ -58,7 +71,11 @@ def _visible_names(page: Any) -> list[str]:
 
 
 def _scroll_to(page: Any, fraction: float) -> None:
-    page.evaluate(f"(() => {{ const s = document.querySelector('.scroller'); s.scrollTop = (s.scrollHeight - s.clientHeight) * {fraction}; }})()")
+    page.evaluate(
+        "f => { const s = document.querySelector('.scroller');"
+        " s.scrollTop = (s.scrollHeight - s.clientHeight) * f; }",
+        fraction,
+    )
 
 
 def test_rows_stay_bounded_and_every_task_is_reachable(crowded: Daemon, page: Any) -> None:
@@ -67,7 +84,7 @@ def test_rows_stay_bounded_and_every_task_is_reachable(crowded: Daemon, page: An
     assert _rows(page) <= MAX_ROWS
     for fraction in (0.25, 0.5, 0.999, 1.0, 0.1, 0.0):
         _scroll_to(page, fraction)
-        names = wait_for(lambda: _visible_names(page), 20, f"rows at {fraction}")
+        wait_for(lambda: _visible_names(page), 20, f"rows at {fraction}")
         assert _rows(page) <= MAX_ROWS
         shown = _visible(page)
         first = shown[0][0]
@@ -87,7 +104,9 @@ def test_a_filter_count_equals_the_daemon_count(crowded: Daemon, page: Any) -> N
         total = crowded.call("lixian.listTasks", {"status": status}, None, 0, 0)["total"]
         assert total > 0
         page.click(f".tabs .tab[data-status={status}]")
-        page.wait_for_selector(f".list .count:text-is('{total:,} {'task' if total == 1 else 'tasks'}')")
+        page.wait_for_selector(
+            f".list .count:text-is('{total:,} {'task' if total == 1 else 'tasks'}')"
+        )
         tab = page.locator(f".tabs .tab[data-status={status}] .tab-count").inner_text()
         assert tab.replace(",", "") == str(total)
     page.click(".tabs .tab[data-status='']")
@@ -107,4 +126,9 @@ def test_select_all_matching_acts_on_every_one(crowded: Daemon, page: Any) -> No
     page.wait_for_selector(".selbar .sel-label:text-is('100 selected')")
     page.click(".selbar button:text-is('Pause')")  # already paused: each is refused, none breaks
     page.wait_for_selector(".toast")
-    assert crowded.call("lixian.listTasks", {"status": "paused", "name": "file-099"}, None, 0, 0)["total"] == 100
+    assert (
+        crowded.call("lixian.listTasks", {"status": "paused", "name": "file-099"}, None, 0, 0)[
+            "total"
+        ]
+        == 100
+    )

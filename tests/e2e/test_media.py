@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import shutil
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,10 +33,18 @@ def _add(page: Any, url: str) -> None:
 def _plays(page: Any) -> float:
     video = page.locator(".player video")
     video.wait_for()
-    wait_for(lambda: page.evaluate("document.querySelector('.player video').readyState") >= 3, 30, "readyState >= 3")
+    wait_for(
+        lambda: page.evaluate("document.querySelector('.player video').readyState") >= 3,
+        30,
+        "readyState >= 3",
+    )
     first = page.evaluate("document.querySelector('.player video').currentTime")
     later = wait_for(
-        lambda: (t := page.evaluate("document.querySelector('.player video').currentTime")) > first + 0.5 and t,
+        lambda: (
+            (t := page.evaluate("document.querySelector('.player video').currentTime"))
+            > first + 0.5
+            and t
+        ),
         30,
         "currentTime to advance",
     )
@@ -52,7 +59,9 @@ def _ranged_file_requests(daemon: Daemon, name: str) -> list[str]:
     ]  # fmt: skip
 
 
-def test_play_a_complete_webm(daemon: Daemon, page: Any, fault_server: FaultServer, webm: bytes) -> None:
+def test_play_a_complete_webm(
+    daemon: Daemon, page: Any, fault_server: FaultServer, webm: bytes
+) -> None:
     path = fault_server.add_file("/media/clip.webm", webm)
     page.goto(daemon.base)
     _add(page, fault_server.url(path))
@@ -67,16 +76,22 @@ def test_play_a_complete_webm(daemon: Daemon, page: Any, fault_server: FaultServ
     assert src.startswith(daemon.base + "files/")
 
 
-def test_play_while_it_downloads(daemon: Daemon, page: Any, fault_server: FaultServer, webm: bytes) -> None:
+def test_play_while_it_downloads(
+    daemon: Daemon, page: Any, fault_server: FaultServer, webm: bytes
+) -> None:
     path = fault_server.add_file("/media/live.webm", webm)
     rate = max(len(webm) // 20, 16 * 1024)  # one connection alone would take ~20 s
     page.goto(daemon.base)
     _add(page, fault_server.url(path, rate=rate))
     row = page.locator(".row:has(a.name:text-is('live.webm'))")
     row.locator("xpath=self::*[@data-status='active']").wait_for(timeout=30_000)
-    gid = daemon.call("lixian.listTasks", {"name": "live.webm"}, None, 0, 1, ["gid"])["tasks"][0]["gid"]
+    gid = daemon.call("lixian.listTasks", {"name": "live.webm"}, None, 0, 1, ["gid"])["tasks"][0][
+        "gid"
+    ]
     row.locator("a.name").click()
-    wait_for(lambda: page.locator(".files-table button:text-is('Play')").count(), 30, "a Play button")
+    wait_for(
+        lambda: page.locator(".files-table button:text-is('Play')").count(), 30, "a Play button"
+    )
     page.click(".files-table button:text-is('Play')")
     _plays(page)
     status = daemon.status(gid, "status", "completedLength", "totalLength")

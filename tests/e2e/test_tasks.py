@@ -35,7 +35,9 @@ def only_gid(daemon: Daemon, name: str) -> str:
     return str(page["tasks"][0]["gid"])
 
 
-def test_add_by_url_and_watch_it_complete(daemon: Daemon, page: Any, fault_server: FaultServer) -> None:
+def test_add_by_url_and_watch_it_complete(
+    daemon: Daemon, page: Any, fault_server: FaultServer
+) -> None:
     size, seed = 4 * MiB, 11
     url = fault_server.url("/web/first.bin", size=size, seed=seed, rate=512 * 1024)
     page.goto(daemon.base)
@@ -87,7 +89,11 @@ def test_select_many_then_pause_resume_and_remove(
 ) -> None:
     names = [f"many-{i}.bin" for i in range(3)]
     page.goto(daemon.base)
-    add_links(page, *(fault_server.url(f"/web/{n}", size=MiB, seed=i) for i, n in enumerate(names)), paused=True)
+    add_links(
+        page,
+        *(fault_server.url(f"/web/{n}", size=MiB, seed=i) for i, n in enumerate(names)),
+        paused=True,
+    )
     for n in names:
         row(page, n).locator("xpath=self::*[@data-status='paused']").wait_for()
     gids = [only_gid(daemon, n) for n in names]
@@ -107,12 +113,16 @@ def test_select_many_then_pause_resume_and_remove(
     page.click(".list .allwrap input.all")  # every task matching the filter
     page.wait_for_selector(".selbar .sel-label:text-is('3 selected')")
     page.click(".selbar button:text-is('Remove')")
-    wait_for(lambda: daemon.call("lixian.listTasks", None, None, 0, 10)["total"] == 0, 20, "removal")
+    wait_for(
+        lambda: daemon.call("lixian.listTasks", None, None, 0, 10)["total"] == 0, 20, "removal"
+    )
     page.wait_for_selector(".list .count:text-is('0 tasks')")
     assert page.locator(".row:not([hidden])").count() == 0
 
 
-def test_an_error_in_plain_words_and_retry(daemon: Daemon, page: Any, fault_server: FaultServer) -> None:
+def test_an_error_in_plain_words_and_retry(
+    daemon: Daemon, page: Any, fault_server: FaultServer
+) -> None:
     url = fault_server.url("/web/flaky.bin", size=MiB, seed=5, status=404, fail_times=1)
     page.goto(daemon.base)
     add_links(page, url)
@@ -131,7 +141,9 @@ def test_an_error_in_plain_words_and_retry(daemon: Daemon, page: Any, fault_serv
     assert sha256(daemon.dir / "flaky.bin") == fault_server.expected_sha256(MiB, 5)
 
 
-def test_task_options_are_edited_on_its_page(daemon: Daemon, page: Any, fault_server: FaultServer) -> None:
+def test_task_options_are_edited_on_its_page(
+    daemon: Daemon, page: Any, fault_server: FaultServer
+) -> None:
     page.goto(daemon.base)
     add_links(page, fault_server.url("/web/opt.bin", size=MiB, seed=1), paused=True)
     gid = only_gid(daemon, "opt.bin")
