@@ -22,7 +22,19 @@ const CARRIED = [
   "conditional-get",
 ];
 
-export async function retryTasks(rpc: Rpc, gids: string[]): Promise<Result> {
+/** Retry failed or removed downloads: lixian.retry where the daemon has it (same GID,
+ * progress kept), else aria2's way (add the URIs again with the options, forget the result). */
+export async function retryTasks(rpc: Rpc, gids: string[], lixianRetry = false): Promise<Result> {
+  if (lixianRetry) {
+    const first = await rpc.each("lixian.retry", gids);
+    if (!first.failed.length) return first;
+    const rest = await readd(rpc, first.failed.map(([g]) => g));
+    return { done: first.done + rest.done, failed: rest.failed };
+  }
+  return readd(rpc, gids);
+}
+
+async function readd(rpc: Rpc, gids: string[]): Promise<Result> {
   let done = 0;
   const failed: Array<[string, string]> = [];
   for (let i = 0; i < gids.length; i += 200) {

@@ -75,9 +75,11 @@ export class GlobalPage {
     const s = this.app.stats as Record<string, string>;
     let free: number | null = s.freeSpace !== undefined ? num(s.freeSpace) : null;
     let total: number | null = s.totalSpace !== undefined ? num(s.totalSpace) : null;
-    if (free === null && this.app.has("lixian.freeSpace")) {
+    for (const method of ["lixian.diskSpace", "lixian.freeSpace"]) {
+      if (free !== null || !this.app.has(method)) continue;
       try {
-        const r = await this.app.rpc.call<Record<string, unknown>>("lixian.freeSpace");
+        const answer = await this.app.rpc.call<unknown>(method);
+        const r = (Array.isArray(answer) ? answer[0] : answer) as Record<string, unknown>;
         free = num(r.free ?? r.freeSpace);
         total = r.total !== undefined ? num(r.total) : null;
       } catch {

@@ -10,12 +10,12 @@ import { button, h, setText, toast } from "./dom";
 import { bytes, eta, num, pct, percent, speed } from "./format";
 import type { Diff, Status, Task } from "./types";
 import { STATUSES } from "./types";
-import { STATUS_WORDS, plainError } from "./words";
+import { STATUS_WORDS, plainError, statusWord } from "./words";
 import { removeTasks, retryTasks } from "./actions";
 
 const KEYS = [
   "status", "name", "totalLength", "completedLength", "downloadSpeed", "uploadSpeed",
-  "connections", "numSeeders", "seeder", "errorCode", "errorMessage", "infoHash",
+  "connections", "numSeeders", "seeder", "errorCode", "errorMessage", "infoHash", "lixian",
 ];
 const OVERSCAN = 4; // rows drawn beyond the screen's edges
 const MAX_WINDOW = 1000; // the daemon's largest view
@@ -197,8 +197,9 @@ export class TaskList {
   private wanted(): [number, number] {
     const visible = Math.ceil((this.scroller.clientHeight || window.innerHeight) / this.rowH) + 1;
     const first = Math.floor(this.scroller.scrollTop / this.rowH);
-    const offset = Math.max(0, first - visible * 2);
-    const limit = Math.min(MAX_WINDOW, visible * 5 + 2 * OVERSCAN);
+    // a screen above and one below are kept live too, so scrolling rarely shows placeholders
+    const offset = Math.max(0, first - visible);
+    const limit = Math.min(MAX_WINDOW, visible * 3 + 2 * OVERSCAN);
     return [offset, limit];
   }
 
@@ -347,9 +348,10 @@ export class TaskList {
     if (row.name.getAttribute("href") !== href) row.name.setAttribute("href", href);
     const frac = percent(task.completedLength, task.totalLength);
     row.fill.style.transform = `scaleX(${status === "complete" ? 1 : frac})`;
-    const stWord = status === "error" ? plainError(task.errorCode, "").replace(/\.$/, "") || "Error" : STATUS_WORDS[status] ?? status;
-    setText(row.status, stWord);
-    row.status.title = status === "error" ? plainError(task.errorCode, task.errorMessage) : "";
+    setText(row.status, statusWord(task));
+    row.status.title = status === "error" ? plainError(task.errorCode, task.errorMessage) : task.lixian?.pausedReason ?? "";
+    const verdict = task.lixian?.verdict;
+    row.el.classList.toggle("suspect", !!verdict && !verdict.ok);
     const total = num(task.totalLength);
     setText(row.size, total > 0 ? `${bytes(task.completedLength)} / ${bytes(total)}` : bytes(task.completedLength));
     setText(row.pct, total > 0 ? pct(frac) : "");
@@ -418,7 +420,7 @@ export class TaskList {
       result = await removeTasks(rpc, gids);
       this.selected.clear();
     } else {
-      result = await retryTasks(rpc, gids);
+      result = await retryTasks(rpc, gids, this.app.has("lixian.retry"));
       this.selected.clear();
     }
     const verb = { pause: "Paused", resume: "Resumed", remove: "Removed", retry: "Retried" }[kind];
@@ -436,7 +438,7 @@ export class TaskList {
       if (task.status === "active" || task.status === "waiting") await rpc.call("aria2.forcePause", task.gid);
       else if (task.status === "paused") await rpc.call("aria2.unpause", task.gid);
       else if (task.status === "error" || task.status === "removed") {
-        const r = await retryTasks(rpc, [task.gid]);
+        const r = await retryTasks(rpc, [task.gid], this.app.has("lixian.retry"));
         if (r.failed.length) throw new Error(r.failed[0][1]);
       }
     } catch (e) {

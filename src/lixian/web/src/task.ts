@@ -8,7 +8,7 @@ import { PieceMap } from "./pieces";
 import { pageUrl, RpcError } from "./rpc";
 import { sha256Url } from "./sha256";
 import type { Diff, Task, TaskFile } from "./types";
-import { STATUS_WORDS, plainError } from "./words";
+import { plainError, statusWord, verdictWords } from "./words";
 import { removeTasks, retryTasks } from "./actions";
 import { table } from "./add";
 
@@ -116,7 +116,7 @@ export class TaskPage {
     const status = t.status ?? "waiting";
     setText(this.title, t.name || t.gid);
     document.title = `${t.name || t.gid} · lixian`;
-    setText(this.stWord, STATUS_WORDS[status] ?? status);
+    setText(this.stWord, statusWord(t));
     this.stWord.dataset.status = status;
     const frac = status === "complete" ? 1 : percent(t.completedLength, t.totalLength);
     this.bar.style.transform = `scaleX(${frac})`;
@@ -134,10 +134,18 @@ export class TaskPage {
     facts.push(["Folder", String(t.dir ?? "")], ["GID", t.gid]);
     if (num(t.numPieces)) facts.push(["Pieces", `${num(t.numPieces)} × ${bytes(t.pieceLength)}`]);
     if (t.verifiedLength !== undefined) facts.push(["Verified", bytes(t.verifiedLength)]);
-    for (const [k, v] of Object.entries(t)) {
-      if (/integrity|verdict|verif(y|ication)|sha256|hash$/i.test(k) && k !== "infoHash" && k !== "verifiedLength" && v !== undefined) {
-        facts.push([k, typeof v === "string" ? v : JSON.stringify(v)]);
-      }
+    const lx = t.lixian;
+    if (lx?.pausedReason) facts.push(["Paused because", lx.pausedReason]);
+    if (lx?.phase) facts.push(["Now", statusWord(t)]);
+    if (lx?.sha256) facts.push(["SHA-256", lx.sha256]);
+    if (lx?.verdict) {
+      const v = lx.verdict;
+      const zeros = v.zeroRuns?.length ? `; ${v.zeroRuns.length} run(s) of zeros, the first at byte ${v.zeroRuns[0][0]} (${bytes(v.zeroRuns[0][1])})` : "";
+      facts.push(["Integrity", `${v.ok ? "✓ " : "⚠ "}${verdictWords(v.status)}${zeros}${v.messages.length ? ` — ${v.messages.join("; ")}` : ""}`]);
+    }
+    if (lx?.delivery) {
+      const d = lx.delivery;
+      facts.push(["Delivered", `${d.location} (${d.verified === true ? "verified" : String(d.verified)})${d.detail ? ` — ${d.detail}` : ""}`]);
     }
     this.facts.replaceChildren(...facts.flatMap(([k, v]) => [h("dt", { text: k }), h("dd", { text: v })]));
     const err = status === "error" || (status === "removed" && t.errorCode && t.errorCode !== "31");
@@ -163,9 +171,11 @@ export class TaskPage {
     }
     if (status === "error" || status === "removed") {
       list.push(act("Retry", async () => {
+        const kept = this.app.has("lixian.retry") && (await rpc.call("lixian.retry", this.gid).then(() => true, () => false));
+        if (kept) return; // same GID, progress kept: this page follows it
         const r = await retryTasks(rpc, [this.gid]);
         if (r.failed.length) throw new Error(r.failed[0][1]);
-        location.hash = "#/";
+        location.hash = "#/"; // added again under a new GID
       }));
     }
     if (this.app.has("lixian.verify") && status === "complete") {
@@ -226,8 +236,7 @@ export class TaskPage {
       if (f.path && done > 0 && (VIDEO.test(f.path) || AUDIO.test(f.path))) tools.append(button("Play", () => void this.play(index, f.path), "ghost small"));
       if (complete) {
         const known = this.hashes.get(index);
-        tools.append(known ? h("code", { class: "sha256", title: "SHA-256, computed in this browser from the daemon's bytes", text: known })
-          : button("SHA-256", (e) => void this.hash(index, e.target as HTMLButtonElement), "ghost small"));
+        tools.append(known ? this.hashView(known, page.total) : button("SHA-256", (e) => void this.hash(index, e.target as HTMLButtonElement, page.total), "ghost small"));
       }
       return h("tr", { data: { index: String(index) } },
         h("td", null, check),
@@ -317,13 +326,23 @@ export class TaskPage {
     }
   }
 
-  private async hash(index: number, btn: HTMLButtonElement): Promise<void> {
+  /** A hash computed here, and whether it matches the one the daemon recorded. */
+  private hashView(digest: string, files: number): HTMLElement {
+    const recorded = files === 1 ? this.task.lixian?.sha256 : undefined;
+    const code = h("code", { class: "sha256", title: "SHA-256, computed in this browser from the daemon's bytes", text: digest });
+    if (!recorded) return code;
+    const same = recorded === digest;
+    return h("span", { class: "hash-check" }, code,
+      h("span", { class: same ? "ok" : "error", text: same ? " ✓ same as the daemon's record" : " ✗ differs from the daemon's record" }));
+  }
+
+  private async hash(index: number, btn: HTMLButtonElement, files: number): Promise<void> {
     btn.disabled = true;
     btn.classList.add("hashing");
     try {
       const digest = await sha256Url(await this.link(index), (n) => setText(btn, `Hashing… ${bytes(n)}`));
       this.hashes.set(index, digest);
-      btn.replaceWith(h("code", { class: "sha256", title: "SHA-256, computed in this browser from the daemon's bytes", text: digest }));
+      btn.replaceWith(this.hashView(digest, files));
     } catch (e) {
       toast(`Hashing failed: ${(e as Error).message}`, "error");
       btn.disabled = false;

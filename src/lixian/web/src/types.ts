@@ -25,7 +25,19 @@ export interface Task {
   followedBy?: string[];
   following?: string;
   bittorrent?: { info?: { name?: string }; announceList?: string[][]; comment?: string; mode?: string };
+  lixian?: LixianRecord;
   [key: string]: unknown;
+}
+
+/** tellStatus' ``lixian`` key: the daemon's own detail (core/finish.py, core/runner.py). */
+export interface LixianRecord {
+  sha256?: string;
+  verdict?: { status: string; ok: boolean; messages: string[]; zeroRuns: Array<[number, number]> };
+  delivery?: { location: string; verified: string | boolean; remoteHash?: [string, string] | null; detail?: string };
+  phase?: string;
+  phaseCompletedLength?: string;
+  phaseTotalLength?: string;
+  pausedReason?: string;
 }
 
 export interface TaskFile {

@@ -45,6 +45,8 @@ export function plainError(code: unknown, message: unknown): string {
   return `${base} (${detail})`;
 }
 
+import type { Task } from "./types";
+
 export const STATUS_WORDS: Record<string, string> = {
   active: "Downloading",
   waiting: "Waiting",
@@ -53,3 +55,31 @@ export const STATUS_WORDS: Record<string, string> = {
   error: "Error",
   removed: "Removed",
 };
+
+const VERDICTS: Record<string, string> = {
+  ok: "verified",
+  truncated: "TRUNCATED: shorter than announced, or the media ends early",
+  "wrong-size": "WRONG SIZE: longer than announced",
+  "decode-errors": "DECODE ERRORS: ffmpeg found damaged media",
+  "zero-runs": "long runs of zero bytes (synced as zeros?)",
+};
+
+export function verdictWords(status: string): string {
+  return VERDICTS[status] ?? status;
+}
+
+/** The word a row shows: aria2's status, or what lixian is doing or found. */
+export function statusWord(task: Task): string {
+  const status = task.status ?? "waiting";
+  const lx = task.lixian;
+  if (status === "error") return plainError(task.errorCode, "").replace(/\.$/, "") || "Error";
+  if (status === "active" && lx?.phase) {
+    const done = Number(lx.phaseCompletedLength ?? 0);
+    const total = Number(lx.phaseTotalLength ?? 0);
+    const word = lx.phase.charAt(0).toUpperCase() + lx.phase.slice(1);
+    return total > 0 ? `${word} ${Math.floor((100 * done) / total)}%` : word;
+  }
+  if (status === "paused" && lx?.pausedReason) return `Paused: ${lx.pausedReason}`;
+  if (status === "complete" && lx?.verdict && !lx.verdict.ok) return `Complete, ${verdictWords(lx.verdict.status)}`;
+  return STATUS_WORDS[status] ?? status;
+}
