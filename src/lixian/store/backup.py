@@ -30,7 +30,7 @@ What a checkpoint is (``StateBackup.checkpoint``)
    most ``PARTIALS_PER_ROUND`` bytes (the least recently copied first; always at least
    one file), in worker threads and an rclone process, so downloads never wait on it.
 
-A lineage id (a random token kept in the spool dir and written in every manifest) tells
+A lineage id (a random token kept beside the state file and written in every manifest) tells
 "this daemon's own older checkpoint" from "another machine's backup": a daemon refuses to
 overwrite a backup of another state that holds tasks (the new-VM case, where
 ``--restore-from`` was forgotten and an empty queue would replace the real one).
@@ -91,6 +91,7 @@ __all__ = [
     "count_tasks",
     "default_staging_root",
     "find_partials",
+    "lineage_path",
     "restore_state",
     "snapshot_database",
     "spool_dir",
@@ -185,31 +186,35 @@ def default_staging_root(options: Mapping[str, object]) -> Path:
 
 
 def spool_dir(state_path: Path) -> Path:
-    """Local working room for backups, beside the state file (``state-6800.backup``).
-
-    Its name starts with the state file's stem and a dot, so RPC-set paths can never
-    point into it (``Confiner`` treats such names as the daemon's own files)."""
+    """Local working room for backups, beside the state file (``state-6800.backup/``):
+    the database snapshot and control-file copies on their way to the target."""
     return state_path.with_name(f"{state_path.stem}.backup")
 
 
-def _lineage(spool: Path, *, create: bool) -> str | None:
-    path = spool / "lineage"
+def lineage_path(state_path: Path) -> Path:
+    """The lineage id's file, beside the state file (``state-6800.lineage``): a name that
+    starts with the state's stem and a dot in the state dir, so no path set over RPC
+    (``log``, ``save-session``) can overwrite it (``Confiner``)."""
+    return state_path.with_name(f"{state_path.stem}.lineage")
+
+
+def _lineage(state_path: Path) -> str:
+    """This state's lineage id, made on first use."""
     with contextlib.suppress(OSError):
-        text = path.read_text(encoding="utf-8").strip()
+        text = lineage_path(state_path).read_text(encoding="utf-8").strip()
         if text:
             return text
-    if not create:
-        return None
     token = secrets.token_hex(12)
-    _write_lineage(spool, token)
+    _write_lineage(state_path, token)
     return token
 
 
-def _write_lineage(spool: Path, token: str) -> None:
-    spool.mkdir(parents=True, exist_ok=True, mode=0o700)
-    temp = spool / "lineage.tmp"
+def _write_lineage(state_path: Path, token: str) -> None:
+    path = lineage_path(state_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(path.name + ".tmp")
     temp.write_text(token + "\n", encoding="utf-8")
-    os.replace(temp, spool / "lineage")
+    os.replace(temp, path)
 
 
 def find_partials(roots: Iterable[Path], limit: int = SCAN_LIMIT) -> list[tuple[Path, Path]]:
@@ -423,7 +428,7 @@ class StateBackup:
         ``local_tasks`` is how many tasks the local state holds now."""
         await self.target.check()
         await asyncio.to_thread(self.spool.mkdir, parents=True, exist_ok=True, mode=0o700)
-        self.lineage = await asyncio.to_thread(lambda: _lineage(self.spool, create=True) or "")
+        self.lineage = await asyncio.to_thread(_lineage, self.state_path)
         raw = await self.target.read(MANIFEST)
         if raw is not None:
             theirs = Manifest.decode(raw, self.target.spec)
@@ -771,17 +776,21 @@ class _Mover:
         return path
 
 
-def _prepare_db(db: Path, move: _Mover) -> tuple[int, set[str]]:
-    """Check the fetched database, move its paths; -> (tasks, live GIDs). Blocking."""
+def _prepare_db(db: Path, move: _Mover) -> tuple[int, set[str], set[Path]]:
+    """Check the fetched database, move its paths; -> (tasks, live GIDs, their dirs).
+    Blocking."""
     conn = sqlite3.connect(str(db), isolation_level=None)
     try:
         (check,) = conn.execute("PRAGMA integrity_check").fetchone()
         if check != "ok":
             raise BackupError(f"the backed-up database is damaged: {check}")
         rows = conn.execute("SELECT gid, state, options, path FROM tasks").fetchall()
+        dirs: set[Path] = set()
         conn.execute("BEGIN")
-        for gid, _state, options_text, path in rows:
+        for gid, state, options_text, path in rows:
             options = json.loads(options_text)
+            if state in _LIVE_STATES and isinstance(options.get("dir"), str):
+                dirs.add(Path(move(options["dir"])))
             changed = False
             if isinstance(options.get("dir"), str) and move(options["dir"]) != options["dir"]:
                 options["dir"] = move(options["dir"])
@@ -802,7 +811,16 @@ def _prepare_db(db: Path, move: _Mover) -> tuple[int, set[str]]:
     finally:
         conn.close()
     live = {gid for gid, state, _, _ in rows if state in _LIVE_STATES}
-    return len(rows), live
+    return len(rows), live, dirs
+
+
+def _inside(path: Path, roots: Iterable[Path]) -> bool:
+    """``path`` (made normal, ``..`` resolved) is below one of ``roots``."""
+    normal = Path(os.path.normpath(path))
+    return normal.is_absolute() and any(
+        normal != root and root in normal.parents
+        for root in (Path(os.path.normpath(r)) for r in roots)
+    )
 
 
 def _forget_progress(db: Path, gids: Iterable[str]) -> None:
@@ -911,14 +929,21 @@ async def restore_state(
                 [(manifest.staging, str(staging_root)), (manifest.dir, str(download_dir))]
             )
             report.moved = [f"{old} -> {new}" for old, new in move.pairs]
-            report.tasks, live = await asyncio.to_thread(_prepare_db, temp, move)
+            report.tasks, live, dirs = await asyncio.to_thread(_prepare_db, temp, move)
             report.live = len(live)
+            # Partial files go back only where this daemon downloads: a backup (a shared
+            # Drive folder, say) must not be able to write files anywhere else.
+            roots = [download_dir, staging_root, *dirs]
             lost: list[str] = []
             for copy in manifest.partials:
                 if copy.gid is not None and copy.gid not in live:
                     continue  # its task finished or went away before the checkpoint
                 data, control = Path(move(copy.path)), Path(move(copy.control))
                 try:
+                    if not _inside(data, roots) or control != data.with_name(
+                        data.name + CONTROL_SUFFIX
+                    ):
+                        raise BackupError("outside the download and staging dirs; not restored")
                     await _restore_partial(target, copy, data, control)
                 except (BackupError, OSError) as exc:
                     report.restarted.append(f"{data} ({exc})")
@@ -931,7 +956,7 @@ async def restore_state(
             await asyncio.to_thread(_install, temp, state_path)
         finally:
             temp.unlink(missing_ok=True)
-        await asyncio.to_thread(_write_lineage, spool_dir(state_path), manifest.lineage)
+        await asyncio.to_thread(_write_lineage, state_path, manifest.lineage)
     finally:
         await asyncio.to_thread(_unlock, fd)
     return report
