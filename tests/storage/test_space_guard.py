@@ -5,6 +5,8 @@ write that still hits ENOSPC is error 9 and the same GID can be retried."""
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -48,16 +50,17 @@ def test_enospc_is_error_9_and_the_same_gid_retries(
     fault_server: FaultServer, mount_tmpfs: Callable[[Path, str], Path], tmp_path: Path
 ) -> None:
     disk = mount_tmpfs(tmp_path / "disk", "size=8m")
-    url = fault_server.url("/full.bin", size=12 * MB, seed=72)
+    # Throttled, so a connection the failure closed stops sending at once: the bytes the
+    # retry fetches are then the retry's alone.
+    url = fault_server.url("/full.bin", size=12 * MB, seed=72, rate=2 * MB)
     with serve(tmp_path, "--dir", str(disk), "--min-free-space=0") as daemon:
         gid = daemon.call("aria2.addUri", [url])
         failed = daemon.wait_status(gid, ("complete", "error"))
         assert failed["status"] == "error" and failed["errorCode"] == "9", failed
         kept = int(failed["completedLength"])
         assert kept > 0  # progress is kept
-        import subprocess
-
         subprocess.run(["mount", "-o", "remount,size=32m", str(disk)], check=True, timeout=30)
+        time.sleep(0.5)
         fault_server.reset_log()
         assert daemon.call("lixian.retry", gid) == gid
         done = daemon.wait_status(gid, ("complete", "error"))
