@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-APT_PACKAGES := nginx-light ca-certificates
+APT_PACKAGES := nginx-light ca-certificates ffmpeg fuse3 chromium iproute2 util-linux
 
 .PHONY: run test lint bench bench-quick format system-deps clean web
 
