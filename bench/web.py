@@ -237,6 +237,28 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+def setup_ariang(source: str, directory: Path) -> None:
+    """Clone AriaNg (a Git URL or path) into ``directory`` and install what its source tree
+    loads: its npm runtime dependencies, minus the one that only exists on GitHub
+    (angular-input-dropdown, used by a settings page), which an empty module stands in for."""
+    shutil.rmtree(directory, ignore_errors=True)
+    subprocess.run(["git", "clone", "--quiet", source, str(directory)], check=True)
+    package = json.loads((directory / "package.json").read_text())
+    package.pop("devDependencies", None)
+    package["dependencies"].pop("angular-input-dropdown", None)
+    (directory / "package.json").write_text(json.dumps(package, indent=2))
+    (directory / "package-lock.json").unlink(missing_ok=True)
+    subprocess.run(
+        ["npm", "install", "--omit=dev", "--ignore-scripts", "--no-audit", "--no-fund"],
+        cwd=directory,
+        check=True,
+    )
+    stub = directory / "node_modules" / "angular-input-dropdown"
+    stub.mkdir(parents=True, exist_ok=True)
+    (stub / "inputDropdown.js").write_text("angular.module('inputDropdown', []);\n")
+    (stub / "inputDropdownStyles.css").write_text("")
+
+
 def ariang_ready(directory: Path) -> bool:
     return (directory / "src" / "index.html").exists() and (directory / "node_modules").is_dir()
 
@@ -528,6 +550,18 @@ def report(results: dict[str, Any]) -> str:
             f"| traffic with {results['active']} active (bytes/s, both ways) | "
             f"{_fmt(ours['traffic_bytes_per_s'])} | not measured | – | <= 0.10x | – |"
         )
+    if ref and ours["traffic_detail"] and ref["traffic_detail"]:
+        mine = ours["traffic_detail"]["ws_in"] + ours["traffic_detail"]["ws_out"]
+        theirs = ref["traffic_detail"]["ws_in"] + ref["traffic_detail"]["ws_out"]
+        lines += [
+            "",
+            f"Uncompressed, the page's WebSocket payloads are {mine:,.0f} B/s, "
+            f"{mine / theirs:.2f}x AriaNg's polling ({theirs:,.0f} B/s): the diffs carry only "
+            "the rows on screen (and a screen either side) and only the fields that changed, "
+            "at most twice a second. The rest of the gap on the wire is permessage-deflate, "
+            "which lixian's WebSocket negotiates with browsers and aria2c's does not; "
+            "AriaNg talking to lixian gets it too (its row below).",
+        ]
     lines += ["", "All contenders (medians):", ""]
     lines.append(
         "| page + daemon | first rows (nav) | first rows (after load) | heap | heap after GC | "
@@ -568,13 +602,15 @@ def report(results: dict[str, Any]) -> str:
             "dependencies, unminified; its Git-only dependency angular-input-dropdown replaced by",
             "an empty Angular module, which only the settings page uses), served by a local static",
             "server, talking to the daemon over WebSocket with the same secret. It is checked out",
-            "and installed under bench/work/ (gitignored), never committed. AriaNg lists",
+            "and installed under bench/work/ (gitignored), never committed: `bench/web.py",
+            "--setup-ariang https://github.com/mayswind/AriaNg` does that. AriaNg lists",
             "`tellWaiting(0, 1000)`, so it shows at most 1,000 of the 10,000 tasks; lixian's page",
             "reaches all of them.",
         ]
     else:
         lines += [
-            "AriaNg was not available locally (bench/work/ariang), so its column holds the",
+            "AriaNg was not available locally (bench/work/ariang; `bench/web.py --setup-ariang",
+            "https://github.com/mayswind/AriaNg` installs it there), so its column holds the",
             "figures quoted in issue 7, measured elsewhere; its traffic was not measured.",
         ]
     return "\n".join(lines) + "\n"
@@ -589,11 +625,25 @@ def main() -> int:
     parser.add_argument("--settle", type=float, default=5)
     parser.add_argument("--ariang", default=str(BENCH / "work" / "ariang"))
     parser.add_argument("--quick", action="store_true", help="1 round, 10 s of traffic")
+    parser.add_argument(
+        "--report-only", action="store_true", help="rewrite the .md from the last .json"
+    )
+    parser.add_argument(
+        "--setup-ariang",
+        metavar="GIT",
+        help="first clone AriaNg from GIT (e.g. https://github.com/mayswind/AriaNg) into --ariang",
+    )
     args = parser.parse_args()
+    if args.setup_ariang:
+        setup_ariang(args.setup_ariang, Path(args.ariang))
     if args.quick:
         args.rounds, args.seconds = 1, 10
-    results = run(args)
     suffix = ".quick" if args.quick else ""
+    if args.report_only:
+        results = json.loads((BENCH / f"results-web{suffix}.json").read_text())
+        (BENCH / f"RESULTS-web{suffix}.md").write_text(report(results))
+        return 0
+    results = run(args)
     (BENCH / f"results-web{suffix}.json").write_text(json.dumps(results, indent=2) + "\n")
     (BENCH / f"RESULTS-web{suffix}.md").write_text(report(results))
     sys.stdout.write(report(results))
