@@ -383,7 +383,12 @@ async def _serve_with(config: ServeConfig, store: Store, report: Report | None) 
     except OSError as exc:
         _fail(report, f"cannot create --dir {download_dir}: {exc.strerror}")
         return int(Aria2Code.DIR_CREATE)
-    async with Manager(options, store=store) as manager:
+    async with Manager(
+        options,
+        store=store,
+        control_dir=store.path.parent,  # control files for mounted --dir live here
+        staging_dir=default_staging_root(options),  # where --backup-partials looks too
+    ) as manager:
         try:
             source = config.options.get("input-file")
             warnings = (

@@ -21,7 +21,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import aiohttp
-import platformdirs
 
 from lixian.core.events import (
     EventBus,
@@ -68,6 +67,7 @@ from lixian.storage.space import (
     SpaceLow,
     StagingBudget,
 )
+from lixian.store.backup import default_staging_root
 from lixian.store.db import Store, TaskRow
 
 __all__ = ["Manager", "TaskNotFound", "TaskView", "check_uris"]
@@ -104,7 +104,7 @@ class Manager:
         self.options: dict[str, OptionValue | None] = dict(options)
         self.control_dir = control_dir
         self.store = store
-        self.staging_root = staging_dir or _default_staging(control_dir)
+        self.staging_root = staging_dir or default_staging_root(self.options)
         self.bus = EventBus()
         self.views: dict[str, TaskView] = {}
         self.overall = RateLimiter(int(self.options.get("max-overall-download-limit") or 0))  # type: ignore[arg-type]
@@ -763,13 +763,6 @@ def _existing(path: Path) -> Path:
     while not path.exists() and path != path.parent:
         path = path.parent
     return path
-
-
-def _default_staging(state_dir: Path | None) -> Path:
-    """Local room for files bound for a mount or a remote: the state dir, else the cache."""
-    if state_dir is not None:
-        return state_dir / "staging"
-    return platformdirs.user_cache_path("lixian") / "staging"
 
 
 def _set_phase(view: TaskView, phase: str, progress: Progress | None) -> None:

@@ -296,10 +296,15 @@ class Confiner:
         return value
 
     def _is_daemon_file(self, target: Path) -> bool:
-        if target.parent != self.state_dir or self._own_prefix is None:
+        if self._own_prefix is None or self.state_dir is None:
             return False
-        # state-6800.sqlite3, its -wal and .lock, .pid, .secret; other daemons' too
-        return target.name.startswith(self._own_prefix) or target.name.endswith(_DAEMON_SUFFIXES)
+        if not target.is_relative_to(self.state_dir):
+            return False
+        # The first component under the state dir decides: state-6800.sqlite3, its -wal
+        # and .lock, .pid, .secret, and whole dirs such as state-6800.backup/ (other
+        # daemons' too). A file deeper inside one of those is the daemon's as well.
+        first = target.relative_to(self.state_dir).parts[0]
+        return first.startswith(self._own_prefix) or first.endswith(_DAEMON_SUFFIXES)
 
     def _inside(self, name: str, value: str, places: tuple[Path, ...]) -> Path:
         text = value.replace("${HOME}", str(Path.home()))  # as the option parser will
