@@ -100,8 +100,15 @@ def run_daemon(kind: str, tmp_path: Path, env: dict[str, str]) -> Iterator[Daemo
                 f"--dir={directory}",
                 "--quiet=true",
             ]
+            # Its own process group: .venv/bin/aria2c is a wrapper that starts the real
+            # binary, and killing only the wrapper would leave aria2c running.
             proc = subprocess.Popen(
-                argv, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT
+                argv,
+                cwd=tmp_path,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
             deadline = time.monotonic() + 30
             while proc.poll() is None and not _listening(port) and time.monotonic() < deadline:
@@ -111,8 +118,9 @@ def run_daemon(kind: str, tmp_path: Path, env: dict[str, str]) -> Iterator[Daemo
         assert proc is not None and proc.poll() is None, (tmp_path / f"{kind}.log").read_text()
         yield Daemon(kind, f"http://127.0.0.1:{port}/jsonrpc", secret, directory, proc)
     finally:
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
+        if proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
         log.close()
 
