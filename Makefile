@@ -48,7 +48,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 test: $(STAMP) system-deps lint web
-	$(BIN)/python -m pytest -q --durations=15
+	$(BIN)/python -m pytest -q -n 3 --dist loadfile --durations=20
 
 format: $(STAMP)
 	$(BIN)/ruff format src tests bench
