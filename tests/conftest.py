@@ -12,7 +12,7 @@ import pytest
 
 from fixtures.fault_server import FaultServer
 
-pytest_plugins = ["fixtures.proxy_fixture"]
+pytest_plugins = ["fixtures.proxy_fixture", "fixtures.swarm_fixture"]
 
 
 @pytest.fixture

@@ -7,13 +7,13 @@ libtorrent's API is thread-safe but many calls block until its network thread an
 torrent they block for long. So no libtorrent call runs on the event loop: one thread owns the
 session and everything the loop wants goes through it.
 
-- **Commands** (add, pause, rename, save resume data, remove, ...) are closures queued with
-  :meth:`BtSession._call`; the thread runs them in order and hands results back with
-  ``loop.call_soon_threadsafe``. A command that completes by alert (resume data, removal)
+- **Commands** (add, pause, rename, save resume data, remove, ...) are closures run in order
+  on the thread (:class:`~lixian.engines.bt.courier.Courier` does the plumbing); results go
+  back with ``loop.call_soon_threadsafe``. One that completes by alert (resume data, removal)
   parks a future the alert resolves.
-- **Alerts** wake the thread through ``set_alert_fd`` (a pipe libtorrent writes a byte to when
-  its queue goes non-empty); a second pipe wakes it for commands, so ``select`` on the two is
-  ``wait_for_alert`` that a command can interrupt. Every wait is bounded by the next tick.
+- **Alerts** wake the thread through ``set_alert_fd`` (libtorrent writes a byte to a pipe when
+  its queue goes non-empty); commands wake it through a second pipe, so the ``select`` on both
+  is a ``wait_for_alert`` that a command can interrupt. Every wait ends by the next tick.
 - **Ticks** (``update_interval``): ``post_torrent_updates`` (only torrents whose status changed
   come back, as one ``state_update_alert``), then peers, file progress and trackers of running
   torrents (those have no usable alert form in the Python bindings, so the thread asks).
@@ -29,16 +29,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import select
-import threading
 import time
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from lixian.engines.bt.config import BtSessionConfig
 from lixian.engines.bt.convert import peer_snapshot, torrent_status, tracker_snapshot
+from lixian.engines.bt.courier import Courier
 from lixian.engines.bt.errors import BadMagnet, BadTorrent, BencodeError, error_from_code
 from lixian.engines.bt.events import (
     FileRenamed,
@@ -52,6 +49,7 @@ from lixian.engines.bt.events import (
     TorrentEvent,
     TorrentFailed,
     TorrentFinished,
+    TorrentStatus,
     TrackersUpdate,
 )
 from lixian.engines.bt.model import AddSpec, LoadedMagnet, LoadedTorrent, TorrentLimits
@@ -183,9 +181,6 @@ def _describe(ti: lt.torrent_info, atp: lt.add_torrent_params) -> LoadedTorrent:
     fs = ti.layout()
     n = fs.num_files()
     pad_flag = lt.file_storage.flag_pad_file
-    tiers: dict[int, list[str]] = {}
-    for url, tier in zip(atp.trackers, atp.tracker_tiers or [0] * len(atp.trackers), strict=False):
-        tiers.setdefault(tier, []).append(url)
     hashes = ti.info_hashes()
     v1 = str(hashes.v1) if hashes.has_v1() else str(hashes.get_best())[:40]
     return LoadedTorrent(
@@ -200,7 +195,7 @@ def _describe(ti: lt.torrent_info, atp: lt.add_torrent_params) -> LoadedTorrent:
         sizes=tuple(fs.file_size(i) for i in range(n)),
         offsets=tuple(fs.file_offset(i) for i in range(n)),
         pad=tuple(bool(fs.file_flags(i) & pad_flag) for i in range(n)),
-        trackers=tuple(tuple(tiers[t]) for t in sorted(tiers)),
+        trackers=_tiers(atp),
         web_seeds=tuple(atp.url_seeds),
         comment=atp.comment,
         created_by=atp.created_by,
@@ -231,22 +226,21 @@ def load_magnet(uri: str) -> LoadedMagnet:
     v2 = str(hashes.v2) if hashes.has_v2() else None
     if v1 == zero and (v2 is None or set(v2) == {"0"}):
         raise BadMagnet(f"bad magnet URI: no usable info-hash in {uri[:80]!r}")
-    tiers: dict[int, list[str]] = {}
-    for url, tier in zip(atp.trackers, atp.tracker_tiers or [0] * len(atp.trackers), strict=False):
-        tiers.setdefault(tier, []).append(url)
     return LoadedMagnet(
         uri=uri,
         info_hash=v1 if v1 != zero else (v2 or zero)[:40],
         info_hash_v2=v2,
         name=atp.name,
-        trackers=tuple(tuple(tiers[t]) for t in sorted(tiers)),
+        trackers=_tiers(atp),
         web_seeds=tuple(atp.url_seeds),
     )
 
 
-def torrent_from_info(info_section: bytes) -> LoadedTorrent:
-    """A torrent from a bare info dict (a magnet's metadata); no trackers of its own."""
-    return load_torrent(b"d4:info" + info_section + b"e")
+def _tiers(atp: lt.add_torrent_params) -> tuple[tuple[str, ...], ...]:
+    tiers: dict[int, list[str]] = {}
+    for url, tier in zip(atp.trackers, atp.tracker_tiers or [0] * len(atp.trackers), strict=False):
+        tiers.setdefault(tier, []).append(url)
+    return tuple(tuple(tiers[t]) for t in sorted(tiers))
 
 
 # ---- adding ---------------------------------------------------------------------------------
@@ -316,11 +310,11 @@ class TorrentRef:
         self._session = session
         self._handle = handle
         self._listener = listener
-        self.details = True  # poll peers/files each tick (off for idle seeds, on demand)
         self.tick = 0
+        self.finished = False  # all wanted pieces here: file progress no longer moves
 
     async def _do(self, fn: Callable[[lt.torrent_handle], T]) -> T:
-        return await self._session._call(lambda _ses: fn(self._handle))
+        return await self._session.call(lambda _ses: fn(self._handle))
 
     async def pause(self) -> None:
         await self._do(lambda h: h.pause())
@@ -357,9 +351,15 @@ class TorrentRef:
 
         await self._do(run)
 
-    async def replace_trackers(self, tiers: Sequence[Sequence[str]]) -> None:
-        entries = [{"url": url, "tier": i} for i, tier in enumerate(tiers) for url in tier]
-        await self._do(lambda h: h.replace_trackers(entries))
+    async def refresh(self) -> tuple[TorrentStatus, tuple[int, ...]]:
+        """Status and per-file progress now (the periodic ones may be a tick old)."""
+
+        def run(h: lt.torrent_handle) -> tuple[TorrentStatus, tuple[int, ...]]:
+            status = _status(h.status(lt.status_flags_t.query_pieces))
+            files = h.file_progress(lt.file_progress_flags_t.piece_granularity)
+            return status, tuple(files) if status.has_metadata else ()
+
+        return await self._do(run)
 
     async def info_section(self) -> bytes | None:
         """The raw info dict once the torrent has metadata (a magnet: after it arrived)."""
@@ -369,9 +369,6 @@ class TorrentRef:
             return bytes(ti.info_section()) if ti is not None else None
 
         return await self._do(run)
-
-    async def force_recheck(self) -> None:
-        await self._do(lambda h: h.force_recheck())
 
     async def save_resume_data(self) -> bytes:
         """libtorrent's resume data (with the info dict, so a magnet needs no peers to
@@ -383,7 +380,7 @@ class TorrentRef:
             self._handle.save_resume_data(flags)
             return future
 
-        return await (await self._session._call(run))
+        return await (await self._session.call(run))
 
     async def remove(self, *, delete_files: bool = False) -> None:
         """Take the torrent out of the session and wait until its files are closed."""
@@ -396,70 +393,49 @@ class TorrentRef:
             return future
 
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(await self._session._call(run), 10)
+            await asyncio.wait_for(await self._session.call(run), 10)
 
 
-class BtSession:
+class BtSession(Courier[lt.session]):
     """The process's libtorrent session. ``await start()`` before use, ``await close()`` after.
 
     >>> session = BtSession(BtSessionConfig(listen_hosts=("127.0.0.1",), enable_dht=False))
     """
 
-    _open = 0  # one per process: a second would fight over ports, limits and the DHT
+    name = "libtorrent"
+    _open_count = 0  # one per process: a second would fight over ports, limits and the DHT
 
     def __init__(self, config: BtSessionConfig) -> None:
+        super().__init__()
         self.config = config
         self.listen_port: int | None = None
         self.listen_errors: list[str] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._commands: deque[tuple[Callable[[lt.session], Any], asyncio.Future[Any]]] = deque()
         self._refs: dict[lt.torrent_handle, TorrentRef] = {}
-        self._parked: dict[tuple[str, lt.torrent_handle], list[asyncio.Future[Any]]] = {}
-        self._stopping = False
         self._last_removal = 0.0
-        self._ready: asyncio.Future[None] | None = None
-        self._closed: asyncio.Future[None] | None = None
-        self._alert_r, self._alert_w = os.pipe()
-        self._wake_r, self._wake_w = os.pipe()
-        for fd in (self._alert_r, self._alert_w, self._wake_r, self._wake_w):
-            os.set_blocking(fd, False)
+        self._next_tick = 0.0
 
     async def start(self) -> None:
-        if BtSession._open:
+        if BtSession._open_count:
             raise RuntimeError("a BtSession is already open in this process")
-        BtSession._open += 1
-        self._loop = asyncio.get_running_loop()
-        self._ready = self._loop.create_future()
-        self._closed = self._loop.create_future()
-        self._thread = threading.Thread(target=self._main, name="libtorrent", daemon=True)
-        self._thread.start()
+        BtSession._open_count += 1
         try:
-            await self._ready
+            await self._start_thread()
         except BaseException:
-            BtSession._open -= 1
+            BtSession._open_count -= 1
             raise
         for warning in self.config.warnings():
             log.warning("%s", warning)
 
     async def close(self) -> None:
-        """Stop the thread; libtorrent sends "stopped" announces for at most 2 s."""
-        if self._thread is None or self._stopping:
-            return
-        self._stopping = True
-        self._wake()
-        assert self._closed is not None
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(self._closed), _STOP_TRACKER_TIMEOUT + 10)
-        BtSession._open -= 1
-        for fd in (self._alert_r, self._alert_w, self._wake_r, self._wake_w):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        """Stop the thread; "stopped" announces take at most ``_STOP_TRACKER_TIMEOUT`` s."""
+        if self._thread is not None and not self._stopping:
+            await self._stop_thread()
+            BtSession._open_count -= 1
 
     async def apply(self, config: BtSessionConfig) -> None:
         """New global settings (limits, encryption, ...) for the running session."""
         pack = settings_pack(config)
-        await self._call(lambda ses: ses.apply_settings(pack))
+        await self.call(lambda ses: ses.apply_settings(pack))
         self.config = config
 
     async def add(self, spec: AddSpec, listener: Listener) -> TorrentRef:
@@ -480,127 +456,54 @@ class BtSession:
             self._refs[handle] = ref
             return ref
 
-        return await self._call(run)
+        return await self.call(run)
 
-    # ---- loop side ----
+    # ---- thread side (Courier's hooks) ----
 
-    async def _call(self, fn: Callable[[lt.session], T]) -> T:
-        if self._loop is None or self._stopping:
-            raise LixianError("the BitTorrent session is not running")
-        future: asyncio.Future[T] = self._loop.create_future()
-        self._commands.append((fn, future))
-        self._wake()
-        return await future
+    def _open(self) -> lt.session:
+        ses = lt.session(settings_pack(self.config))
+        ses.set_alert_fd(self.news_fd)
+        if self.config.limit_local_peers:
+            _limit_local_peers(ses)
+        return ses
 
-    def _wake(self) -> None:
-        with contextlib.suppress(BlockingIOError, OSError):
-            os.write(self._wake_w, b"\0")
-
-    def _park(self, key: tuple[str, lt.torrent_handle]) -> asyncio.Future[Any]:
-        """(thread) A future an alert will resolve; created on the thread, awaited on the loop."""
-        assert self._loop is not None
-        future: asyncio.Future[Any] = self._loop.create_future()
-        self._parked.setdefault(key, []).append(future)
-        return future
-
-    def _settle(
-        self, future: asyncio.Future[Any], result: Any, error: BaseException | None
-    ) -> None:
-        if future.done():
-            return
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)
-
-    def _post(self, future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-        assert self._loop is not None
-        with contextlib.suppress(RuntimeError):  # the loop closed under us
-            self._loop.call_soon_threadsafe(self._settle, future, result, error)
-
-    # ---- thread side ----
-
-    def _main(self) -> None:
-        assert self._ready is not None and self._closed is not None
-        try:
-            ses = lt.session(settings_pack(self.config))
-            ses.set_alert_fd(self._alert_w)
-            if self.config.limit_local_peers:
-                _limit_local_peers(ses)
-        except Exception as exc:
-            self._post(self._ready, None, LixianError(f"cannot start libtorrent: {exc}"))
-            self._post(self._closed, None, None)
-            return
+    def _started(self, ses: lt.session) -> None:
         deadline = time.monotonic() + 5
         while self.listen_port is None and not self.listen_errors and time.monotonic() < deadline:
             self._wait(0.05)
-            self._dispatch(ses.pop_alerts())
-        self._post(self._ready, None, None)
-        next_tick = 0.0
-        try:
-            while not self._stopping:
-                self._run_commands(ses)
-                now = time.monotonic()
-                if now >= next_tick:
-                    self._tick(ses)
-                    next_tick = now + self.config.update_interval
-                self._wait(max(0.0, next_tick - time.monotonic()))
-                self._dispatch(ses.pop_alerts())
-        except Exception:  # a bug here must not leave the loop waiting forever
-            log.exception("libtorrent adapter thread crashed")
-        finally:
-            self._fail_pending()
-            busy = bool(self._refs) or time.monotonic() - self._last_removal < _STOPPED_GRACE
-            ses.pause()  # "stopped" announces for every running torrent
-            deadline = time.monotonic() + (_STOPPED_GRACE if busy else 0.0)
-            while time.monotonic() < deadline:
-                self._wait(deadline - time.monotonic())
-                ses.pop_alerts()
-            del ses  # blocks for the "stopped" announces, bounded by stop_tracker_timeout
-            self._post(self._closed, None, None)
+            self._news(ses)
 
-    def _wait(self, timeout: float) -> None:
-        ready, _, _ = select.select([self._alert_r, self._wake_r], [], [], timeout)
-        for fd in ready:
-            with contextlib.suppress(BlockingIOError):
-                os.read(fd, 4096)
+    def _step(self, ses: lt.session) -> float:
+        now = time.monotonic()
+        if now >= self._next_tick:
+            self._tick(ses)
+            self._next_tick = now + self.config.update_interval
+        return self._next_tick - time.monotonic()
 
-    def _run_commands(self, ses: lt.session) -> None:
-        while self._commands:
-            fn, future = self._commands.popleft()
-            try:
-                result = fn(ses)
-            except BaseException as exc:
-                self._post(future, None, exc)
-            else:
-                self._post(future, result, None)
+    def _news(self, ses: lt.session) -> None:
+        self._dispatch(ses.pop_alerts())
 
-    def _fail_pending(self) -> None:
-        error = LixianError("the BitTorrent session closed")
-        while self._commands:
-            self._post(self._commands.popleft()[1], None, error)
-        for futures in self._parked.values():
-            for future in futures:
-                self._post(future, None, error)
-        self._parked.clear()
-
-    def _resolve(
-        self, key: tuple[str, lt.torrent_handle], result: Any, error: Exception | None
-    ) -> None:
-        for future in self._parked.pop(key, []):
-            self._post(future, result, error)
+    def _shutdown(self, ses: lt.session) -> None:
+        busy = bool(self._refs) or time.monotonic() - self._last_removal < _STOPPED_GRACE
+        ses.pause()  # "stopped" announces for every running torrent
+        deadline = time.monotonic() + (_STOPPED_GRACE if busy else 0.0)
+        while time.monotonic() < deadline:
+            self._wait(deadline - time.monotonic())
+            ses.pop_alerts()
+        # Courier drops the session next: that blocks for the announces still in flight,
+        # bounded by stop_tracker_timeout.
 
     def _tick(self, ses: lt.session) -> None:
         ses.post_torrent_updates(lt.status_flags_t.query_pieces)
         batches: dict[TorrentRef, list[TorrentEvent]] = {}
         for handle, ref in list(self._refs.items()):
-            if not ref.details or not handle.is_valid():
+            if not handle.is_valid():
                 continue
             ref.tick += 1
             events = batches.setdefault(ref, [])
             try:
                 events.append(PeersUpdate(tuple(peer_snapshot(p) for p in handle.get_peer_info())))
-                if handle.torrent_file() is not None:
+                if not ref.finished and handle.torrent_file() is not None:
                     flags = lt.file_progress_flags_t.piece_granularity
                     events.append(FilesUpdate(tuple(handle.file_progress(flags))))
                 if ref.tick % _TRACKER_EVERY == 1:
@@ -609,7 +512,7 @@ class BtSession:
                     )
             except RuntimeError as exc:  # removed between the check and the call
                 log.debug("tick for a vanishing torrent: %s", exc)
-        self._deliver(batches)
+        self._hand_over(batches)
 
     def _dispatch(self, alerts: Sequence[lt.alert]) -> None:
         batches: dict[TorrentRef, list[TorrentEvent]] = {}
@@ -618,26 +521,20 @@ class BtSession:
                 self._one(alert, batches)
             except Exception:
                 log.exception("while handling %s", type(alert).__name__)
-        self._deliver(batches)
+        self._hand_over(batches)
 
-    def _deliver(self, batches: dict[TorrentRef, list[TorrentEvent]]) -> None:
-        assert self._loop is not None
+    def _hand_over(self, batches: dict[TorrentRef, list[TorrentEvent]]) -> None:
         for ref, events in batches.items():
             if events:
-                with contextlib.suppress(RuntimeError):
-                    self._loop.call_soon_threadsafe(ref._listener, tuple(events))
+                self._deliver(ref._listener, tuple(events))
 
     def _one(self, alert: lt.alert, batches: dict[TorrentRef, list[TorrentEvent]]) -> None:
         if isinstance(alert, lt.state_update_alert):
             for st in alert.status:
                 ref = self._refs.get(st.handle)
                 if ref is not None:
-                    flags = st.flags
-                    status = torrent_status(
-                        st,
-                        paused=bool(flags & lt.torrent_flags.paused),
-                        upload_mode=bool(flags & lt.torrent_flags.upload_mode),
-                    )
+                    status = _status(st)
+                    ref.finished = status.is_finished and status.has_metadata
                     batches.setdefault(ref, []).append(StatusUpdate(status))
             return
         if isinstance(alert, lt.listen_succeeded_alert):
@@ -662,12 +559,12 @@ class BtSession:
             if isinstance(alert, lt.tracker_error_alert | lt.performance_alert):
                 log.debug("%s", alert.message())
             return
-        event = _event(alert, ref)
+        event = _event(alert)
         if event is not None:
             batches.setdefault(ref, []).append(event)
 
 
-def _event(alert: lt.alert, ref: TorrentRef) -> TorrentEvent | None:
+def _event(alert: lt.alert) -> TorrentEvent | None:
     """(thread) One alert about a known torrent as a plain event, or None."""
     if isinstance(alert, lt.piece_finished_alert):
         return PieceFinished(alert.piece_index)
@@ -693,6 +590,15 @@ def _event(alert: lt.alert, ref: TorrentRef) -> TorrentEvent | None:
     elif isinstance(alert, lt.tracker_error_alert):
         log.debug("%s", alert.message())
     return None
+
+
+def _status(st: lt.torrent_status) -> TorrentStatus:
+    flags = st.flags
+    return torrent_status(
+        st,
+        paused=bool(flags & lt.torrent_flags.paused),
+        upload_mode=bool(flags & lt.torrent_flags.upload_mode),
+    )
 
 
 def _alert_error(code: lt.error_code, operation: str, *, filename: str = "") -> LixianError:
