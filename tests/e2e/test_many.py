@@ -132,3 +132,17 @@ def test_select_all_matching_acts_on_every_one(crowded: Daemon, page: Any) -> No
         ]
         == 100
     )
+
+
+@pytest.mark.parametrize(("label", "sort"), [("Name Z→A", "-name"), ("Newest first", "-added")])
+def test_sorting_is_the_daemons(crowded: Daemon, page: Any, label: str, sort: str) -> None:
+    page.goto(crowded.base)
+    page.wait_for_selector(f".list .count:text-is('{N:,} tasks')")
+    page.select_option(".listhead select.sort", label=label)
+    expected = [
+        t["name"] for t in crowded.call("lixian.listTasks", None, sort, 0, 5, ["name"])["tasks"]
+    ]
+    wait_for(lambda: _visible_names(page)[:5] == expected, 20, f"rows sorted by {sort}")
+    _scroll_to(page, 1.0)
+    last = crowded.call("lixian.listTasks", None, sort, N - 1, 1, ["name"])["tasks"][0]["name"]
+    wait_for(lambda: _visible_names(page)[-1:] == [last], 20, "the last task in that order")
