@@ -114,10 +114,8 @@ document.addEventListener("drop", (e) => {
 
 // ---- sign in ----
 let ready = false;
-let signInShown = false;
 
 function showSignIn(message = ""): void {
-  signInShown = true;
   const secret = h("input", { type: "password", name: "secret", autocomplete: "current-password", required: true, attrs: { "aria-label": "Secret" } });
   const remember = h("input", { type: "checkbox", name: "remember" });
   const note = h("p", { class: "error", text: message, hidden: !message, attrs: { role: "alert" } });
@@ -129,7 +127,6 @@ function showSignIn(message = ""): void {
       if (ok) {
         if (remember.checked) localStorage.setItem(SECRET_KEY, secret.value);
         form.remove();
-        signInShown = false;
         void enter();
       } else {
         (form.querySelector("button") as HTMLButtonElement).disabled = false;
@@ -206,6 +203,5 @@ rpc.onclose = (opened) => {
   conn.textContent = opened
     ? "Lost the connection to the daemon; reconnecting…"
     : "Cannot reach the daemon at this address; retrying…";
-  if (!opened && signInShown) return;
 };
 rpc.start();
