@@ -23,7 +23,7 @@ from lixian.engines.bt.download import BtDownload, BtJob, BtResult
 from lixian.engines.bt.errors import DuplicateTorrent
 from lixian.engines.bt.events import BtEvent, DownloadComplete, MetadataReceived
 from lixian.engines.bt.session import BtSession
-from lixian.engines.bt.torrent import parse_magnet, parse_torrent
+from lixian.engines.bt.torrent import MagnetLink, parse_magnet, parse_torrent
 from lixian.errors import Aria2Code
 
 pytestmark = pytest.mark.timeout(180)
@@ -52,6 +52,10 @@ async def wait_for(check: Callable[[], object], within: float = 30) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError("condition not met")
         await asyncio.sleep(0.05)
+
+
+def magnet_for(info_hash: str, swarm: Swarm) -> MagnetLink:
+    return parse_magnet(f"magnet:?xt=urn:btih:{info_hash}&tr={swarm.tracker.url}")
 
 
 # ---- plain downloads ------------------------------------------------------------------------
@@ -163,9 +167,11 @@ async def test_duplicate_torrent_is_code_12(
 # ---- selection, names, options --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("remove_unselected", [False, True])
+@pytest.mark.parametrize(
+    ("kind", "remove_unselected"), [("torrent", False), ("torrent", True), ("magnet", False)]
+)
 async def test_select_file(
-    swarm: Swarm, bt_session: BtSession, tmp_path: Path, remove_unselected: bool
+    swarm: Swarm, bt_session: BtSession, tmp_path: Path, kind: str, remove_unselected: bool
 ) -> None:
     files = {"a.bin": MIB + 100, "b.bin": MIB + 200, "c.bin": 500 * KIB}
     content = swarm.content(files)
@@ -174,7 +180,9 @@ async def test_select_file(
     options = BtOptions(
         seed_time=0, select_file=frozenset({2}), remove_unselected_file=remove_unselected
     )
-    download, result = await fetch(bt_session, BtJob(parse_torrent(data), tmp_path / "dl", options))
+    meta = parse_torrent(data)
+    source = meta if kind == "torrent" else magnet_for(meta.info_hash, swarm)
+    download, result = await fetch(bt_session, BtJob(source, tmp_path / "dl", options))
     assert_same_files(tmp_path / "dl", content, only={"pack/b.bin"})
     assert result.total_length == files["b.bin"]
     assert [f.selected for f in download.files] == [False, True, False]
@@ -187,16 +195,18 @@ async def test_select_file(
         assert sha256_tree(tmp_path / "dl").get("pack/c.bin") != content.digests["pack/c.bin"]
 
 
+@pytest.mark.parametrize("kind", ["torrent", "magnet"])
 async def test_hostile_names_land_inside_the_dir(
-    swarm: Swarm, bt_session: BtSession, tmp_path: Path
+    swarm: Swarm, bt_session: BtSession, tmp_path: Path, kind: str
 ) -> None:
-    # On disk (Linux) the seeders use the raw names; lixian must rename every one.
+    # On disk (Linux) the seeders use the raw names; lixian must rename every one (for a
+    # magnet: after the metadata arrives, before a byte is written).
     content = swarm.content({"CON": 70 * KIB, "a:b?.txt": 5000, "nul.tar.gz": 100, "ok.bin": 10})
     data = swarm.torrent(content)
     swarm.seeders(data, content, 1)
-    _, result = await fetch(
-        bt_session, BtJob(parse_torrent(data), tmp_path / "dl", BtOptions(seed_time=0))
-    )
+    meta = parse_torrent(data)
+    source = meta if kind == "torrent" else magnet_for(meta.info_hash, swarm)
+    _, result = await fetch(bt_session, BtJob(source, tmp_path / "dl", BtOptions(seed_time=0)))
     got = sha256_tree(tmp_path / "dl")
     renamed = {
         "pack/CON": "pack/CON_",
@@ -256,6 +266,24 @@ async def test_download_limit(swarm: Swarm, bt_session: BtSession, tmp_path: Pat
     assert elapsed > 2.5, f"1 MiB at 256 KiB/s took {elapsed:.2f}s"
 
 
+async def test_max_peers(swarm: Swarm, bt_session: BtSession, tmp_path: Path) -> None:
+    content = swarm.content({"x.bin": 2 * MIB}, name="x.bin")
+    data = swarm.torrent(content, piece_length=32 * KIB)
+    swarm.seeders(data, content, 3, upload_limit=1 * MIB)
+    download = BtDownload(
+        BtJob(parse_torrent(data), tmp_path / "dl", BtOptions(seed_time=0, max_peers=1)),
+        bt_session,
+    )
+    run = asyncio.create_task(download.run())
+    seen: set[int] = set()
+    while not run.done():
+        seen.add(len(download.peers))
+        await asyncio.sleep(0.05)
+    await run
+    assert max(seen) == 1  # --bt-max-peers=1 with three seeders in the swarm
+    assert_same_files(tmp_path / "dl", content)
+
+
 # ---- seeding --------------------------------------------------------------------------------
 
 
@@ -304,6 +332,27 @@ async def test_seed_ratio(swarm: Swarm, bt_session: BtSession, tmp_path: Path) -
     assert result.uploaded >= 2 * MIB
     assert sha256_tree(tmp_path / "other") == content.digests
     assert_same_files(tmp_path / "dl", content)
+
+
+async def test_upload_limit(swarm: Swarm, bt_session: BtSession, tmp_path: Path) -> None:
+    content = swarm.content({"x.bin": MIB}, name="x.bin")
+    data = swarm.torrent(content, piece_length=16 * KIB)
+    options = BtOptions(seed_time=None, seed_ratio=0.0, max_upload_limit=256 * KIB)
+    # lixian seeds what is on disk, throttled; a leecher takes it all from lixian.
+    download = BtDownload(BtJob(parse_torrent(data), content.path.parent, options), bt_session)
+    run = asyncio.create_task(download.run())
+    await wait_for(lambda: download.phase == "seeding")
+    leecher = swarm.leecher(data, tmp_path / "other")
+    assert bt_session.listen_port
+    t0 = time.monotonic()
+    leecher.connect("127.0.0.1", bt_session.listen_port)
+    await asyncio.to_thread(leecher.wait_done, 60)
+    elapsed = time.monotonic() - t0
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    assert sha256_tree(tmp_path / "other") == content.digests
+    assert elapsed > 2.5, f"1 MiB at 256 KiB/s took {elapsed:.2f}s"
 
 
 # ---- pause, priorities ----------------------------------------------------------------------
@@ -405,7 +454,7 @@ async def test_aria2c_leeches_from_lixian(
         code = await asyncio.to_thread(aria2.wait, 90)
     assert code == 0, aria2.output()[-2000:]
     assert sha256_tree(tmp_path / "aria2") == content.digests
-    assert download.upload_length >= sum(PACK.values()) or download.status is not None
+    await wait_for(lambda: download.upload_length >= sum(PACK.values()), 5)  # all from lixian
     run.cancel()
     with pytest.raises(asyncio.CancelledError):
         await run

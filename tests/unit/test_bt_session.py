@@ -309,6 +309,10 @@ async def test_one_session_per_process() -> None:
         assert first.listen_port
         with pytest.raises(RuntimeError, match="already open"):
             await BtSession(loopback_config()).start()
+        # changeGlobalOption reaches the running session
+        await first.apply(loopback_config(max_overall_upload_limit=12345))
+        settings = await first.call(lambda ses: ses.get_settings())
+        assert settings["upload_rate_limit"] == 12345 and settings["enable_lsd"] is False
     finally:
         await first.close()
     again = BtSession(loopback_config())

@@ -310,7 +310,8 @@ class BtDownload:
         finally:
             ref, self._ref = self._ref, None
             if ref is not None:
-                await asyncio.shield(ref.remove())
+                with contextlib.suppress(LixianError):  # the session may have closed first
+                    await asyncio.shield(ref.remove())
             if self.phase == "seeding" and self.options.remove_unselected_file:
                 await asyncio.to_thread(self._remove_unselected)
             self.phase = "done"
