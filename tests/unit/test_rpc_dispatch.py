@@ -876,3 +876,12 @@ def test_notification_names() -> None:
         "aria2.onDownloadStart", "aria2.onDownloadPause", "aria2.onDownloadStop",
         "aria2.onDownloadComplete", "aria2.onDownloadError",
     }  # fmt: skip
+
+
+async def test_disk_space_reports_the_download_and_staging_filesystems(
+    rpc: Rpc, manager: Manager, tmp_path: Path
+) -> None:
+    places = await rpc("lixian.diskSpace")
+    assert [p["path"] for p in places] == [str(tmp_path), str(manager.staging_root)]
+    for place in places:
+        assert int(place["total"]) >= int(place["free"]) > 0

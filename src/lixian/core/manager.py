@@ -584,7 +584,7 @@ class Manager:
         return list(self._stopped)
 
     def status(self, gid: str) -> TaskInfo:
-        return task_info(self.find(gid), self._default_dir())
+        return task_info(self.find(gid), self.default_dir())
 
     def global_stat(self) -> GlobalStat:
         speed = sum(self.views[g].speed() for g in self._running)
@@ -593,7 +593,7 @@ class Manager:
             speed, 0, len(self._running), waiting, len(self._stopped), len(self._stopped)
         )
 
-    def _default_dir(self) -> Path:
+    def default_dir(self) -> Path:
         value = self.options.get("dir")
         return as_path(str(value) if value else os.getcwd())
 
@@ -649,7 +649,7 @@ class Manager:
         try:
             await self._persist(view)
             opts = effective_options(task, self.options)
-            directory = as_path(str(opts["dir"])) if opts.get("dir") else self._default_dir()
+            directory = as_path(str(opts["dir"])) if opts.get("dir") else self.default_dir()
             placement = await place(opts, directory, self.staging_root, task.gid)
             if await self._low_space(view, placement.download_dir):
                 return

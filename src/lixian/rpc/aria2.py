@@ -431,4 +431,5 @@ _TABLE: tuple[tuple[str, Call, bool], ...] = (
     ("lixian.parseCurl", lixian_methods.parse_curl, True),
     ("lixian.parseCookies", lixian_methods.parse_cookies, True),
     ("lixian.retry", lixian_methods.retry, True),
+    ("lixian.diskSpace", lixian_methods.disk_space, True),
 )

@@ -9,6 +9,8 @@ way; the page envelopes (``total``) are plain integers.
 
 from __future__ import annotations
 
+import asyncio
+import os
 import time
 from collections.abc import Callable
 from pathlib import PurePosixPath
@@ -185,3 +187,28 @@ async def retry(dispatcher: Any, p: Params) -> object:
     except LixianError as exc:
         raise RpcError(str(exc)) from None
     return gid
+
+
+async def disk_space(dispatcher: Any, p: Params) -> object:
+    """``lixian.diskSpace()`` -> ``[{path, free, total}]`` for the download dir and the
+    staging dir: what the page shows, and what the free-space guard watches."""
+    manager = dispatcher.manager
+    places = [manager.default_dir(), manager.staging_root]
+
+    def measure() -> list[dict[str, str]]:
+        out = []
+        for place in places:
+            where = place
+            while not where.exists() and where != where.parent:
+                where = where.parent
+            st = os.statvfs(where)
+            out.append(
+                {
+                    "path": str(place),
+                    "free": str(st.f_bavail * st.f_frsize),
+                    "total": str(st.f_blocks * st.f_frsize),
+                }
+            )
+        return out
+
+    return await asyncio.to_thread(measure)
