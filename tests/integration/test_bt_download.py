@@ -86,6 +86,7 @@ async def test_torrent_from_two_seeders(
     assert_same_files(tmp_path / "dl", content)
     total = sum(PACK.values())
     assert (result.total_length, result.completed_length) == (total, total)
+    assert result.downloaded >= total and result.resume_data
     assert result.path == tmp_path / "dl" / "pack"
     assert download.info_hash == meta.info_hash == result.info_hash
     assert download.num_pieces == meta.num_pieces and download.piece_length == 64 * KIB

@@ -195,7 +195,7 @@ class BtDownload:
 
     @property
     def upload_length(self) -> int:
-        return self.status.all_time_upload if self.status is not None else 0
+        return _uploaded(self.status)
 
     @property
     def download_speed(self) -> int:
@@ -405,7 +405,7 @@ class BtDownload:
         st = self.status
         if st is None or self.phase == "paused":
             return False
-        ratio = st.all_time_upload / max(1, st.total_wanted_done)
+        ratio = _uploaded(st) / max(1, st.total_wanted_done)
         return self.options.seeding_done(st.seeding_seconds, ratio)
 
     async def _until(self, done: Callable[[], bool], *, poll: bool = False) -> None:
@@ -484,8 +484,8 @@ class BtDownload:
             path=None if metadata_only else self.path,
             total_length=self.total_length or 0,
             completed_length=self.completed_length,
-            uploaded=st.all_time_upload if st is not None else 0,
-            downloaded=st.all_time_download if st is not None else 0,
+            uploaded=_uploaded(st),
+            downloaded=max(st.all_time_download, st.total_payload_download) if st else 0,
             seeded_seconds=st.seeding_seconds if st is not None else 0.0,
             metadata_only=metadata_only,
             torrent=meta.torrent if meta is not None else None,
@@ -495,3 +495,9 @@ class BtDownload:
 
 
 _BIT_CHARS = bytes.maketrans(b"\x00\x01", b"01")
+
+
+def _uploaded(st: TorrentStatus | None) -> int:
+    """Payload sent, all sessions. libtorrent folds this session's bytes into its all-time
+    counter only once a second, so a short run would read 0 without the max."""
+    return max(st.all_time_upload, st.total_payload_upload) if st is not None else 0
