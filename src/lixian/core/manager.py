@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -186,6 +187,10 @@ class Manager:
             else:
                 self._stopped.append(row.gid)
         self._queue[:0] = was_active
+        # Tens of thousands of restored objects live as long as the daemon: keep them out
+        # of every future full collection (its pauses were the p99 of tellWaiting).
+        gc.collect()
+        gc.freeze()
         self._stopped.sort(key=lambda g: self.views[g].finished_wall or 0.0)
         self._changed.set()
 
