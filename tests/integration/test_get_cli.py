@@ -9,8 +9,6 @@ from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 
-import pytest
-
 from fixtures.fault_server import FaultServer
 
 RunGet = Callable[..., subprocess.CompletedProcess[str]]

@@ -13,8 +13,6 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from fixtures.fault_server import FaultServer, RequestRecord
 
 RunGet = Callable[..., subprocess.CompletedProcess[str]]
