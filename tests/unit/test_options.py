@@ -186,8 +186,8 @@ def test_dry_run_is_refused_never_ignored(argv: list[str]) -> None:
         (["--ftp-user=u"], "--ftp-user is not supported yet"),
         (["--metalink-file", "x.meta4"], "--metalink-file is not supported yet"),
         (["--enable-rpc"], "--enable-rpc is not supported yet"),
-        (["--bt-tracker=udp://t"], "--bt-tracker is not supported yet"),
-        (["-T", "a.torrent"], "--torrent-file (-T) is not supported yet"),
+        (["--bt-force-encryption"], "--bt-force-encryption is not supported yet"),
+        (["-M", "a.meta4"], "--metalink-file (-M) is not supported yet"),
         (["-h"], "--help (-h) is not supported yet"),
         (["--version"], "--version is not supported yet"),
     ],
@@ -542,10 +542,37 @@ def _checksums(kind: str) -> st.SearchStrategy[OptionValue]:
     return digests.map(lambda d: f"{kind}={d}")
 
 
+def _index_ranges(low: int, high: int) -> st.SearchStrategy[OptionValue]:
+    """``1-5,8``-style lists (--select-file, --listen-port)."""
+    one = st.integers(low, high).flatmap(
+        lambda a: (
+            st.sampled_from([str(a), f"{a}-{a}"]) | st.integers(a, high).map(lambda b: f"{a}-{b}")
+        )
+    )
+    return st.lists(one, min_size=1, max_size=4).map(",".join)
+
+
+_BT_VALUES: dict[str, st.SearchStrategy[OptionValue]] = {
+    "select-file": _index_ranges(1, 1 << 20),
+    "listen-port": _index_ranges(1024, 65535),
+    "dht-listen-port": _index_ranges(1024, 65535),
+    "bt-prioritize-piece": st.sampled_from(["head", "tail", "head=1M,tail=512K", "tail=0"]),
+    "index-out": st.lists(
+        st.tuples(
+            st.integers(1, 9999),
+            st.text(min_size=1).filter(lambda s: "\n" not in s and not s.endswith("\r")),
+        ).map(lambda t: f"{t[0]}={t[1]}"),
+        max_size=3,
+    ).map(tuple),
+}
+
+
 def _values(spec: OptionSpec) -> st.SearchStrategy[OptionValue]:
     """Values a spec accepts, built by kind."""
     if spec.name == "checksum":
         return st.sampled_from(sorted(CHECKSUM_HEX_DIGITS)).flatmap(_checksums)
+    if spec.name in _BT_VALUES:
+        return _BT_VALUES[spec.name]
     if spec.check is not None:  # proxies: whatever the normaliser produces
         names = st.text("abcdefghijklmnopqrstuvwxyz0123456789.-", min_size=1, max_size=20)
         ports = st.sampled_from(["", ":80", ":443"]) | st.integers(1, 65535).map(lambda p: f":{p}")

@@ -373,7 +373,8 @@ async def test_add_uri_duplicate_gid_and_other_adders(rpc: Rpc) -> None:
     gid = "00000000000000aa"
     assert await rpc("aria2.addUri", [DEAD], {"gid": gid, "pause": "true"}) == gid
     assert await rpc.error("aria2.addUri", [DEAD], {"gid": gid}) == "No URI to download."
-    assert await rpc.error("aria2.addTorrent", "ZGF0YQ==") == "BitTorrent is not supported yet."
+    refused = await rpc.error("aria2.addTorrent", "ZGF0YQ==")  # "data": not bencode (25)
+    assert refused.startswith("not a torrent file")
     assert await rpc.error("aria2.addMetalink", "ZGF0YQ==") == "Metalink is not supported yet."
     assert await rpc.error("aria2.addTorrent") == "The parameter at 0 is required but missing."
 
@@ -871,10 +872,10 @@ async def test_junk_parameters_never_crash(rpc: Rpc, dispatcher: Dispatcher) -> 
 
 
 def test_notification_names() -> None:
-    assert len(NOTIFICATIONS) == 5  # onBtDownloadComplete waits for the BitTorrent engine
+    assert len(NOTIFICATIONS) == 6
     assert set(NOTIFICATIONS.values()) == {
         "aria2.onDownloadStart", "aria2.onDownloadPause", "aria2.onDownloadStop",
-        "aria2.onDownloadComplete", "aria2.onDownloadError",
+        "aria2.onDownloadComplete", "aria2.onDownloadError", "aria2.onBtDownloadComplete",
     }  # fmt: skip
 
 

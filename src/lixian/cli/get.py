@@ -18,6 +18,8 @@ from typing import Any
 
 from lixian import __version__
 from lixian.cli.display import PlainDisplay, print_results
+from lixian.core.bt_model import BtTask
+from lixian.core.bt_tasks import is_magnet
 from lixian.core.manager import Manager, check_uris
 from lixian.errors import Aria2Code, BadOption, LixianError
 from lixian.importers.aria2_input import parse_input_file
@@ -27,6 +29,7 @@ __all__ = ["main"]
 
 USAGE = """\
 usage: lixian get [OPTIONS] URI [URI...]
+       lixian get [OPTIONS] FILE.torrent|MAGNET|URL-of-a-.torrent
        lixian get [OPTIONS] -i FILE
        lixian get [OPTIONS] --curl[=FILE] [--review]   (a browser's "Copy as cURL", stdin or FILE)
 
@@ -36,6 +39,8 @@ Download URIs as aria2c does: several URIs are mirrors of one file unless
   -d, --dir=DIR   -o, --out=FILE   -i, --input-file=FILE   -j, --max-concurrent-downloads=N
   -c, --continue[=true|false]   --header='Name: value'   --load-cookies=FILE
   --checksum=sha-256=DIGEST   --file-allocation=none|prealloc|trunc|falloc   -q, --quiet
+BitTorrent: --seed-time=MINUTES (0: stop when done)  --seed-ratio=RATIO  --select-file=1-3,5
+  --bt-tracker=URI,...  --listen-port=6881-6999  --enable-dht=false  --bt-sequential
 Deliberate differences from aria2c are listed in docs/differences.md.
 """
 
@@ -56,21 +61,24 @@ def main(argv: Sequence[str]) -> int:
         if reviewed:
             return 0
         options, jobs, warnings = _plan(argv)
+        torrents = _torrents(options, jobs)
     except LixianError as exc:
         sys.stderr.write(f"lixian: {exc}\n")
         return int(exc.code)
     quiet = bool(options.get("quiet"))
     for warning in warnings:
         sys.stderr.write(f"lixian: warning: {warning}\n")
-    if not jobs:
+    if not jobs and not torrents:
         sys.stderr.write("lixian: no URI to download; give one or use -i FILE\n")
         return int(Aria2Code.UNKNOWN)
     _setup_logging(options)
-    return _run(options, jobs, quiet=quiet)
+    return _run(options, jobs, torrents, quiet=quiet)
 
 
 Jobs = list[tuple[list[str], dict[str, OptionValue]]]
+Torrents = list[tuple[bytes, dict[str, OptionValue]]]
 Options = dict[str, OptionValue | None]
+MAX_TORRENT = 64 << 20
 Display = Any
 
 
@@ -91,13 +99,47 @@ def _plan(argv: Sequence[str]) -> tuple[Options, Jobs, list[str]]:
     input_file = options.get("input-file")
     if input_file:
         jobs += _input_jobs(Path(str(input_file)))
-    if parsed.uris:
-        check_uris(parsed.uris)  # as aria2c: one bad URI and nothing is downloaded
+    # As aria2c: a local FILE.torrent and each magnet are downloads of their own; the
+    # other URIs are mirrors of one file (-Z: one download each).
+    torrents = [u for u in parsed.uris if _is_torrent_file(u)]
+    magnets = [u for u in parsed.uris if is_magnet(u)]
+    uris = [u for u in parsed.uris if u not in torrents and u not in magnets]
+    check_uris([*magnets, *uris])  # as aria2c: one bad URI and nothing is downloaded
+    jobs += [([path], {}) for path in torrents]
+    jobs += [([magnet], {}) for magnet in magnets]
+    if uris:
         if options.get("force-sequential"):
-            jobs += [([uri], {}) for uri in parsed.uris]
+            jobs += [([uri], {}) for uri in uris]
         else:
-            jobs.append((list(parsed.uris), {}))
+            jobs.append((uris, {}))
     return options, jobs, warnings
+
+
+def _is_torrent_file(uri: str) -> bool:
+    return uri.lower().endswith(".torrent") and "://" not in uri and Path(uri).is_file()
+
+
+def _torrents(options: Options, jobs: Jobs) -> Torrents:
+    """Take out every .torrent named (``-T FILE``, ``FILE.torrent`` as a URI or in ``-i``)
+    and read it; a bad one stops everything with aria2's code (25 not bencode, 26 not a
+    torrent), as aria2c does."""
+    named: list[tuple[str, dict[str, OptionValue]]] = []
+    if options.get("torrent-file"):
+        named.append((str(options["torrent-file"]), {}))
+    for job in list(jobs):
+        if len(job[0]) == 1 and _is_torrent_file(job[0][0]):
+            jobs.remove(job)
+            named.append((job[0][0], job[1]))
+    out: Torrents = []
+    for path, opts in named:
+        try:
+            with open(path, "rb") as f:
+                data = f.read(MAX_TORRENT + 1)
+        except OSError as exc:
+            raise BadOption(f"cannot read {path}: {exc.strerror}") from exc
+        BtTask.from_torrent(data)
+        out.append((data, opts))
+    return out
 
 
 def _input_jobs(path: Path) -> Jobs:
@@ -144,19 +186,21 @@ def _setup_logging(options: Options) -> None:
 def _run(
     options: Options,
     jobs: Jobs,
+    torrents: Torrents,
     *,
     quiet: bool,
 ) -> int:
     with contextlib.suppress(ImportError):
         import uvloop
 
-        return uvloop.run(_get(options, jobs, quiet=quiet))
-    return asyncio.run(_get(options, jobs, quiet=quiet))
+        return uvloop.run(_get(options, jobs, torrents, quiet=quiet))
+    return asyncio.run(_get(options, jobs, torrents, quiet=quiet))
 
 
 async def _get(
     options: Options,
     jobs: Jobs,
+    torrents: Torrents,
     *,
     quiet: bool,
 ) -> int:
@@ -166,7 +210,12 @@ async def _get(
         loop.add_signal_handler(sig, stop.set)
     async with Manager(options) as manager:
         for uris, opts in jobs:
-            manager.add_now(uris, opts)
+            if is_magnet(uris[0]):
+                await manager.add(uris, opts)
+            else:
+                manager.add_now(uris, opts)
+        for data, opts in torrents:
+            await manager.add_torrent(data, (), opts)
         display: Display | None = None
         if not quiet:
             display = _live_display() if sys.stdout.isatty() else PlainDisplay()

@@ -10,14 +10,22 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from lixian import __version__
+from lixian.engines.bt.config import (
+    BtOptions,
+    BtSessionConfig,
+    parse_index_out,
+    parse_listen_ports,
+    parse_prioritize_piece,
+    parse_select_file,
+)
 from lixian.engines.http.config import HttpConfig, ProxyConfig
 from lixian.engines.http.planner import PlanLimits
 from lixian.errors import BadOption
 from lixian.importers.cookies import Cookie, parse_cookies_txt
-from lixian.options import OptionValue
+from lixian.options import OPTIONS, OptionValue
 from lixian.storage.local import FilePolicy
 
-__all__ = ["HASH_NAMES", "http_config", "load_cookies"]
+__all__ = ["HASH_NAMES", "bt_options", "bt_session_config", "http_config", "load_cookies"]
 
 # aria2's checksum spellings -> hashlib names.
 HASH_NAMES = {
@@ -132,4 +140,64 @@ def http_config(
         remote_time=_bool(opts, "remote-time"),
         conditional_get=_bool(opts, "conditional-get"),
         checksum=_checksum(_str(opts, "checksum")),
+    )
+
+
+def _urls(opts: Mapping[str, OptionValue | None], name: str) -> tuple[str, ...]:
+    """aria2's comma-separated URI lists (--bt-tracker, --bt-exclude-tracker)."""
+    text = _str(opts, name) or ""
+    return tuple(u.strip() for u in text.split(",") if u.strip())
+
+
+def bt_options(
+    opts: Mapping[str, OptionValue | None], tracker_list: tuple[str, ...] = ()
+) -> BtOptions:
+    """One torrent's settings from its resolved options (aria2's meanings)."""
+    select = _str(opts, "select-file")
+    prioritize = _str(opts, "bt-prioritize-piece")
+    seed_time = opts.get("seed-time")
+    index_out = opts.get("index-out")
+    items = (index_out,) if isinstance(index_out, str) else tuple(index_out or ())  # type: ignore[arg-type]
+    return BtOptions(
+        select_file=parse_select_file(select) if select else None,
+        seed_time=None if seed_time is None else float(seed_time),  # type: ignore[arg-type]
+        seed_ratio=_float(opts, "seed-ratio", 1.0),
+        trackers=_urls(opts, "bt-tracker"),
+        exclude_trackers=_urls(opts, "bt-exclude-tracker"),
+        tracker_list=tracker_list,
+        max_peers=_int(opts, "bt-max-peers", 55),
+        max_upload_limit=_int(opts, "max-upload-limit"),
+        max_download_limit=_int(opts, "max-download-limit"),
+        prioritize=parse_prioritize_piece(prioritize) if prioritize else BtOptions().prioritize,
+        sequential=_bool(opts, "bt-sequential"),
+        metadata_only=_bool(opts, "bt-metadata-only"),
+        save_metadata=_bool(opts, "bt-save-metadata"),
+        remove_unselected_file=_bool(opts, "bt-remove-unselected-file"),
+        pause_metadata=_bool(opts, "pause-metadata"),
+        check_integrity=_bool(opts, "check-integrity"),
+        index_out=parse_index_out(tuple(str(i) for i in items)),
+        enable_peer_exchange=_bool(opts, "enable-peer-exchange", True),
+    )
+
+
+def bt_session_config(
+    opts: Mapping[str, OptionValue | None], *, listen_hosts: tuple[str, ...] | None = None
+) -> BtSessionConfig:
+    """The process's one libtorrent session from the global options."""
+    dht_port = _str(opts, "dht-listen-port")
+    if dht_port == OPTIONS["dht-listen-port"].default:
+        dht_port = None  # only a port the user chose is worth a warning when it differs
+    base = BtSessionConfig()
+    return BtSessionConfig(
+        listen_hosts=listen_hosts or base.listen_hosts,
+        listen_ports=parse_listen_ports(_str(opts, "listen-port") or "6881-6999"),
+        dht_listen_port=parse_listen_ports(dht_port)[0] if dht_port else None,
+        enable_dht=_bool(opts, "enable-dht", True),
+        enable_lpd=_bool(opts, "bt-enable-lpd"),
+        max_overall_upload_limit=_int(opts, "max-overall-upload-limit"),
+        # the overall download limit is the core's own (it covers HTTP too); libtorrent's
+        # session limit is set from it as well, so torrents obey it
+        max_overall_download_limit=_int(opts, "max-overall-download-limit"),
+        require_crypto=_bool(opts, "bt-require-crypto"),
+        min_crypto_level=_str(opts, "bt-min-crypto-level") or "plain",
     )

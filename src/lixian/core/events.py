@@ -12,6 +12,7 @@ __all__ = [
     "EventBus",
     "TaskAdded",
     "TaskCompleted",
+    "TaskDownloaded",
     "TaskFailed",
     "TaskPaused",
     "TaskRemoved",
@@ -40,6 +41,14 @@ class TaskCompleted:
 
 
 @dataclass(frozen=True, slots=True)
+class TaskDownloaded:
+    """A torrent has every selected byte, verified; it may seed on, still ``active``
+    (aria2's ``onBtDownloadComplete``; ``TaskCompleted`` follows when seeding ends)."""
+
+    gid: str
+
+
+@dataclass(frozen=True, slots=True)
 class TaskFailed:
     gid: str
     code: Aria2Code
@@ -50,7 +59,9 @@ class TaskRemoved:
     gid: str
 
 
-Event = TaskAdded | TaskStarted | TaskPaused | TaskCompleted | TaskFailed | TaskRemoved
+Event = (
+    TaskAdded | TaskStarted | TaskPaused | TaskCompleted | TaskDownloaded | TaskFailed | TaskRemoved
+)
 
 
 class EventBus:

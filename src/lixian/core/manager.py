@@ -23,6 +23,8 @@ from pathlib import Path
 
 import aiohttp
 
+from lixian.core.bt_model import BtTask, peers_of
+from lixian.core.bt_tasks import BtTasks, is_magnet
 from lixian.core.events import (
     EventBus,
     TaskAdded,
@@ -32,7 +34,7 @@ from lixian.core.events import (
     TaskRemoved,
     TaskStarted,
 )
-from lixian.core.finish import finish, place
+from lixian.core.finish import Placement, finish, place
 from lixian.core.runner import (
     TaskView,
     apply_live,
@@ -41,7 +43,7 @@ from lixian.core.runner import (
     effective_options,
     task_info,
 )
-from lixian.core.snapshot import GlobalStat, TaskInfo
+from lixian.core.snapshot import GlobalStat, PeerInfo, TaskInfo
 from lixian.core.task import (
     Complete,
     Fail,
@@ -82,9 +84,13 @@ _SESSION_SKIP = frozenset({"pause", "gid", "input-file", "save-session", "conf-p
 
 
 def check_uris(uris: Sequence[str]) -> None:
-    """Raise BadUri for the first URI no engine can fetch (aria2c checks all up front)."""
+    """Raise BadUri for the first URI no engine can fetch (aria2c checks all up front);
+    a magnet is checked by parsing it (BadMagnet, 27)."""
     for uri in uris:
-        parse_uri(uri)
+        if is_magnet(uri):
+            BtTask.from_magnet(uri)
+        else:
+            parse_uri(uri)
 
 
 class TaskNotFound(LocalError):
@@ -121,6 +127,7 @@ class Manager:
         self.budget = StagingBudget(None)
         self._unsaved: list[TaskView] = []  # added, their rows not queued yet
         self._inherited: dict[str, object] | None = None  # see _task_options
+        self.bt = BtTasks(self)  # torrents: the libtorrent session, runs, followers
 
     # ---- lifecycle ----
 
@@ -148,6 +155,7 @@ class Manager:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+        await self.bt.close()
         if self.guard is not None:
             await self.guard.aclose()
         if self._session is not None:
@@ -158,6 +166,7 @@ class Manager:
         """Bring back every task from the store; running ones queue up again first."""
         assert self.store is not None
         rows, settings = await asyncio.to_thread(self.store.load_now)
+        torrents = await asyncio.to_thread(self.store.load_torrents_now)
         for name, text in settings.items():  # changeGlobalOption survives a restart
             self.options[name] = _decode_setting(json.loads(text))
         self._inherited = None
@@ -177,6 +186,8 @@ class Manager:
             view.record = row.extra.get("record") or None
             if row.extra.get("ranges"):
                 view.saved_ranges = RangeSet((a, b) for a, b in row.extra["ranges"])
+            view.followed_by = list(row.extra.get("followedBy") or ())
+            self.bt.restore(view, row.extra, torrents.get(row.gid))
             self.views[row.gid] = view
             self._seq = max(self._seq, row.seq)
             if state is TaskState.ACTIVE:
@@ -241,6 +252,36 @@ class Manager:
     ) -> str:
         if not uris:
             raise BadUri("no URI to download")
+        bt = None
+        magnets = [u for u in uris if is_magnet(u)]
+        if magnets:  # a magnet is a download of its own (its [METADATA] task)
+            bt = BtTask.from_magnet(magnets[0])
+            uris = magnets[:1]
+        return await self._add(uris, options, position, gid, paused, bt)
+
+    async def add_torrent(
+        self,
+        data: bytes,
+        web_seeds: Sequence[str] = (),
+        options: Options | None = None,
+        *,
+        position: int | None = None,
+        gid: str | None = None,
+        paused: bool = False,
+    ) -> str:
+        """aria2's addTorrent: raises BencodeError (25) or BadTorrent (26) for bad data."""
+        bt = BtTask.from_torrent(data, web_seeds)
+        return await self._add((), options, position, gid, paused, bt)
+
+    async def _add(
+        self,
+        uris: Sequence[str],
+        options: Options | None,
+        position: int | None,
+        gid: str | None,
+        paused: bool,
+        bt: BtTask | None,
+    ) -> str:
         if gid is not None:
             if not is_gid(gid):
                 raise LocalError(f"Invalid GID {gid}")
@@ -251,7 +292,9 @@ class Manager:
         if paused:
             task.apply(Pause())
         self._seq += 1
-        view = TaskView(task, seq=self._seq)
+        view = TaskView(task, seq=self._seq, bt=bt)
+        if bt is not None:
+            self.bt.added(view)
         self.views[task.gid] = view
         where = len(self._queue) if position is None else max(0, min(position, len(self._queue)))
         self._queue.insert(where, task.gid)
@@ -277,6 +320,9 @@ class Manager:
             return
         added, self._unsaved = self._unsaved, []
         rows = [self._row(v) for v in added if self.views.get(v.task.gid) is v]
+        for view in added:
+            if view.bt is not None and view.bt.torrent is not None:
+                self.store.put_torrent_nowait(view.task.gid, view.bt.torrent)
         events = [TaskAdded(v.task.gid) for v in added]
         loop = asyncio.get_running_loop()
 
@@ -406,10 +452,13 @@ class Manager:
         if view.task.state in _STOPPED:
             raise LocalError(f"GID#{gid} cannot change option now")
         view.task.options.update(changes)
+        self.bt.options_changed(view)
         if view.task.state is TaskState.ACTIVE and view.engine is not None:
             live = {"max-download-limit", "max-connection-per-server", "split", "min-split-size"}
-            if set(changes) <= live:
+            if isinstance(view.engine, HttpDownload) and set(changes) <= live:
                 apply_live(view.engine, view.task.options)  # type: ignore[arg-type]
+            elif await self.bt.apply_live(view, changes):
+                pass
             else:
                 await self._halt(gid)
                 view.task.state = TaskState.WAITING  # restart with the new options
@@ -422,6 +471,7 @@ class Manager:
         self._inherited = None
         if "max-overall-download-limit" in changes:
             self.overall.rate = int(changes["max-overall-download-limit"] or 0)  # type: ignore[arg-type]
+        await self.bt.change_global(changes)
         if self.store is not None:
             await self.store.put_settings(
                 {k: json.dumps(v) for k, v in changes.items() if v is not None}
@@ -464,7 +514,7 @@ class Manager:
             task = view.task
             if task.state in (TaskState.COMPLETE, TaskState.REMOVED):
                 continue
-            lines.append("\t".join(task.uris))
+            lines.append("\t".join(self.bt.session_uris(view) if view.bt else task.uris))
             lines.append(f" gid={gid}")
             if task.state is TaskState.PAUSED:
                 lines.append(" pause=true")
@@ -591,11 +641,16 @@ class Manager:
     def status(self, gid: str) -> TaskInfo:
         return task_info(self.find(gid), self.default_dir())
 
+    def peers(self, gid: str) -> tuple[PeerInfo, ...]:
+        """A running torrent's connected peers (none for other tasks)."""
+        return peers_of(self.find(gid))
+
     def global_stat(self) -> GlobalStat:
         speed = sum(self.views[g].speed() for g in self._running)
         waiting = len(self._queue)
+        up = self.bt.upload_speed()
         return GlobalStat(
-            speed, 0, len(self._running), waiting, len(self._stopped), len(self._stopped)
+            speed, up, len(self._running), waiting, len(self._stopped), len(self._stopped)
         )
 
     def default_dir(self) -> Path:
@@ -650,62 +705,77 @@ class Manager:
             self._running[gid] = asyncio.create_task(self._run(view), name=f"task-{gid}")
 
     async def _run(self, view: TaskView) -> None:
-        task = view.task
+        ref = [view]  # a magnet's run moves on to the download it starts (core/bt_tasks.py)
         try:
             await self._persist(view)
-            opts = effective_options(task, self.options)
+            opts = effective_options(view.task, self.options)
             directory = as_path(str(opts["dir"])) if opts.get("dir") else self.default_dir()
-            placement = await place(opts, directory, self.staging_root, task.gid)
+            placement = await place(opts, directory, self.staging_root, view.task.gid)
             if await self._low_space(view, placement.download_dir):
                 return
-            own = view.path if view.path is not None and view.record is None else None
-            job = await build_job(task, self.options, placement.download_dir, self.control_dir, own)
-            assert self._session is not None
-            staged = placement.destination is not None
-
-            async def opened(path: Path, size: int | None) -> None:
-                view.saved_path = path
-                await self._persist(view)  # a restart continues this file, never a renamed one
-                if staged and size:
-                    await self.budget.reserve(size)
-                    view.reserved = size
-
-            view.engine = HttpDownload(job, self._session, limiters=(self.overall,), on_open=opened)
-            result = await view.engine.run()
-            done = await finish(
-                result.path,
-                result.size,
-                placement,
-                check=self.store is not None,  # the daemon records a verdict for every file
-                on_phase=lambda phase, progress: _set_phase(view, phase, progress),
-            )
-            view.record = done.record()
-            view.phase, view.phase_progress = "", None
-            view.result = DownloadResult(Path(done.path), result.size, result.skipped)
+            if view.bt is not None:
+                await self.bt.run(ref, placement.download_dir)
+                await self.bt.deliver(ref[0], placement)
+            else:
+                await self._run_http(view, placement)
         except asyncio.CancelledError:
-            if not view.halting and task.state is TaskState.ACTIVE:
+            view = ref[0]
+            if not view.halting and view.task.state is TaskState.ACTIVE:
                 # Shutdown: the task stays "active" on disk and resumes on restart.
                 view.finished = time.monotonic()
             raise
         except LixianError as exc:
+            view = ref[0]
             self._end(view, Fail(exc))
         except Exception as exc:  # a bug must end the task visibly, never hang the queue
-            log.exception("task %s crashed", task.gid)
+            view = ref[0]
+            log.exception("task %s crashed", view.task.gid)
             self._end(view, Fail(LixianError(f"internal error: {exc!r}")))
         else:
+            view = ref[0]
             self._end(view, Complete())
         finally:
+            view = ref[0]
             if view.reserved:
                 self.budget.release(view.reserved)  # delivered and freed, or given up
                 view.reserved = 0
-            if self._running.get(task.gid) is asyncio.current_task():
-                del self._running[task.gid]
+            if self._running.get(view.task.gid) is asyncio.current_task():
+                del self._running[view.task.gid]
             self._changed.set()
+        task = view.task
         await self._persist(view)
         if task.state is TaskState.COMPLETE:
             self.bus.publish(TaskCompleted(task.gid))
         elif task.state is TaskState.ERROR:
             self.bus.publish(TaskFailed(task.gid, task.error_code))
+
+    async def _run_http(self, view: TaskView, placement: Placement) -> None:
+        task = view.task
+        own = view.path if view.path is not None and view.record is None else None
+        job = await build_job(task, self.options, placement.download_dir, self.control_dir, own)
+        assert self._session is not None
+        staged = placement.destination is not None
+
+        async def opened(path: Path, size: int | None) -> None:
+            view.saved_path = path
+            await self._persist(view)  # a restart continues this file, never a renamed one
+            if staged and size:
+                await self.budget.reserve(size)
+                view.reserved = size
+
+        view.engine = HttpDownload(job, self._session, limiters=(self.overall,), on_open=opened)
+        result = await view.engine.run()
+        done = await finish(
+            result.path,
+            result.size,
+            placement,
+            check=self.store is not None,  # the daemon records a verdict for every file
+            on_phase=lambda phase, progress: _set_phase(view, phase, progress),
+        )
+        view.record = done.record()
+        view.phase, view.phase_progress = "", None
+        view.result = DownloadResult(Path(done.path), result.size, result.skipped)
+        await self.bt.follow_torrent(view, Path(done.path))
 
     def _end(self, view: TaskView, command: Complete | Fail) -> None:
         view.task.apply(command)
@@ -760,6 +830,10 @@ def _extra(view: TaskView) -> dict[str, object]:
         ranges = view.done_ranges()
         if ranges:
             extra["ranges"] = [list(r) for r in ranges]
+    if view.followed_by:
+        extra["followedBy"] = list(view.followed_by)
+    if view.bt is not None:
+        extra["bt"] = view.bt.extra()
     return extra
 
 

@@ -13,9 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lixian.core.bt_model import BtTask, bt_task_info
 from lixian.core.config import http_config, load_cookies
 from lixian.core.snapshot import PIECE_LENGTH, FileInfo, TaskInfo, UriInfo, bitfield
 from lixian.core.task import Task, TaskState
+from lixian.engines.bt.download import BtDownload
 from lixian.engines.http.fetcher import DownloadResult, HttpDownload, HttpJob
 from lixian.importers.cookies import Cookie
 from lixian.options import OptionValue
@@ -32,8 +34,10 @@ class TaskView:
 
     task: Task
     seq: float = 0.0
-    engine: HttpDownload | None = None
+    engine: HttpDownload | BtDownload | None = None
     result: DownloadResult | None = None
+    bt: BtTask | None = None  # a torrent (or a magnet's metadata) task
+    followed_by: list[str] = field(default_factory=list)  # tasks it started (aria2's followedBy)
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
     created_wall: float = field(default_factory=time.time)
@@ -139,7 +143,7 @@ async def build_job(
 
 
 def apply_live(engine: HttpDownload, options: dict[str, OptionValue | None]) -> None:
-    """Options a running download takes without restarting."""
+    """Options a running HTTP download takes without restarting."""
     config = http_config(options, engine.config.cookies)
     engine.limiter.rate = config.max_download_limit
     engine.set_limits(config.limits)
@@ -156,7 +160,7 @@ def task_info(view: TaskView, default_dir: Path) -> TaskInfo:
     task = view.task
     if task.state is TaskState.ACTIVE:
         return _task_info(view, default_dir)
-    key = (
+    key: tuple[object, ...] = (
         task.state,
         task.uris,
         task.options.get("dir"),
@@ -171,7 +175,16 @@ def task_info(view: TaskView, default_dir: Path) -> TaskInfo:
         view.total_length,
         view.completed_length,
         view.path,
+        len(view.followed_by),
     )
+    if view.bt is not None:  # what its files and links are made of
+        bt = view.bt
+        key += (
+            task.options.get("select-file"),
+            task.options.get("index-out"),
+            bt.metadata_length,
+            bt.torrent is None,
+        )
     info = view._info
     if info is None or view._info_key != key:
         info = view._info = _task_info(view, default_dir)
@@ -180,6 +193,8 @@ def task_info(view: TaskView, default_dir: Path) -> TaskInfo:
 
 
 def _task_info(view: TaskView, default_dir: Path) -> TaskInfo:
+    if view.bt is not None:
+        return _bt_info(view, default_dir)
     task = view.task
     total = view.total_length or 0
     completed = view.completed_length
@@ -215,6 +230,40 @@ def _task_info(view: TaskView, default_dir: Path) -> TaskInfo:
         files=(file,),
         paused_reason=view.paused_reason,
         lixian=_lixian_fields(view),
+        followed_by=tuple(view.followed_by),
+    )
+
+
+def _bt_info(view: TaskView, default_dir: Path) -> TaskInfo:
+    task = view.task
+    bt = view.bt
+    assert bt is not None
+    value = task.options.get("dir")
+    directory = as_path(str(value)) if value else default_dir
+    n = bt_task_info(view, directory)
+    error = task.error
+    return TaskInfo(
+        gid=task.gid,
+        state=task.state,
+        total_length=n.total,
+        completed_length=n.completed,
+        upload_length=n.upload_length,
+        download_speed=view.speed(),
+        upload_speed=n.upload_speed,
+        connections=n.connections,
+        piece_length=n.piece_length,
+        num_pieces=n.num_pieces,
+        bitfield=n.bitfield,
+        error_code=int(task.error_code),
+        error_message=str(error) if error is not None and task.state is TaskState.ERROR else "",
+        dir=directory,
+        files=n.files,
+        paused_reason=view.paused_reason,
+        lixian=_lixian_fields(view),
+        bt=n.bt,
+        following=bt.following,
+        followed_by=tuple(view.followed_by),
+        belongs_to=bt.belongs_to,
     )
 
 

@@ -39,7 +39,11 @@ __all__ = [
     "OptionSpec",
     "OptionValue",
     "check_checksum",
+    "check_index_out",
+    "check_listen_port",
+    "check_prioritize_piece",
     "check_proxy",
+    "check_select_file",
     "format_size",
     "parse_size",
     "split_checksum",
@@ -157,6 +161,48 @@ def check_proxy(raw: str) -> str:
     netloc = f"{userinfo}{at}{host}" + ("" if port == 80 else f":{port}")
     query = f"?{parts.query}" if parts.query else ""
     return f"http://{netloc}{parts.path or '/'}{query}"
+
+
+_RANGE = re.compile(r"\s*([0-9]+)\s*(?:-\s*([0-9]+)\s*)?")
+
+
+def _ranges(raw: str, low: int, high: int, what: str) -> str:
+    for part in raw.split(","):
+        m = _RANGE.fullmatch(part)
+        first = int(m.group(1)) if m else -1
+        last = int(m.group(2) or first) if m else -1
+        if not (low <= first <= last <= high):
+            raise BadOption(f"bad {what} {raw!r}: use N or N-M, comma-separated, in {low}-{high}")
+    return raw
+
+
+def check_select_file(raw: str) -> str:
+    """``--select-file=1-5,8``: aria2's 1-based file indexes (1-1048576, as aria2c)."""
+    return _ranges(raw, 1, 1 << 20, "file index list")
+
+
+def check_listen_port(raw: str) -> str:
+    """``--listen-port=6881-6999`` (or a comma list of ports and ranges, 1024-65535)."""
+    return _ranges(raw, 1024, 65535, "port list")
+
+
+def check_prioritize_piece(raw: str) -> str:
+    """``--bt-prioritize-piece=head[=SIZE],tail[=SIZE]``."""
+    for part in raw.split(","):
+        name, eq, size = part.strip().partition("=")
+        if name not in ("head", "tail"):
+            raise BadOption(f"bad value {raw!r}: use head[=SIZE],tail[=SIZE]")
+        if eq:
+            parse_size(size)
+    return raw
+
+
+def check_index_out(raw: str) -> str:
+    """``--index-out=INDEX=PATH``: a 1-based index and a relative path."""
+    index, eq, path = raw.partition("=")
+    if not eq or not index.strip().isdigit() or int(index) < 1 or not path:
+        raise BadOption(f"bad value {raw!r}: use INDEX=PATH")
+    return raw
 
 
 @dataclass(frozen=True)

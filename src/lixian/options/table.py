@@ -18,7 +18,17 @@ from dataclasses import replace
 
 from lixian import __version__
 from lixian.errors import BadOption
-from lixian.options.spec import Kind, OptionSpec, OptionValue, check_checksum, check_proxy
+from lixian.options.spec import (
+    Kind,
+    OptionSpec,
+    OptionValue,
+    check_checksum,
+    check_index_out,
+    check_listen_port,
+    check_prioritize_piece,
+    check_proxy,
+    check_select_file,
+)
 
 __all__ = [
     "ACCEPTED_IGNORED",
@@ -73,16 +83,17 @@ def _global(
     choices: tuple[str, ...] = (),
     changeable: bool = False,
     secret: bool = False,
+    check: Callable[[str], str] | None = None,
 ) -> OptionSpec:
     """A process-wide option; a ``changeable`` one is what changeGlobalOption accepts."""
     return OptionSpec(
         name, kind, default, short, minimum, maximum, choices, "global", changeable, help,
-        changeable, secret,
+        changeable, secret, check,
     )  # fmt: skip
 
 
 _B, _I, _S, _P = Kind.BOOL, Kind.INT, Kind.STRING, Kind.PATH
-_Z, _E, _L = Kind.SIZE, Kind.ENUM, Kind.LIST
+_Z, _E, _L, _F = Kind.SIZE, Kind.ENUM, Kind.LIST, Kind.FLOAT
 
 _IMPLEMENTED = (
     # connections and splitting
@@ -154,6 +165,53 @@ _IMPLEMENTED = (
             minimum=0, changeable=True),
     _global("log-level", _E, "debug", "level of the --log file", choices=_LOG_LEVELS,
             changeable=True),
+    # BitTorrent (docs/bittorrent.md). libtorrent has one session per process: the options
+    # marked "session-wide" take the global value whatever a download says.
+    _global("torrent-file", _P, None, "a .torrent to download (FILE.torrent as a URI works too)",
+            short="T"),
+    _task("select-file", _S, None, "download only these files of a torrent, e.g. 1-5,8",
+          check=check_select_file, global_changeable=False),
+    _task("index-out", _L, None, "INDEX=PATH: save file INDEX of a torrent as PATH; repeatable",
+          short="O", check=check_index_out, global_changeable=False),
+    _task("seed-time", _F, None, "minutes to seed after the download; 0 = do not seed",
+          minimum=0),
+    _task("seed-ratio", _F, 1.0, "seed until uploaded/downloaded reaches RATIO; 0 = no limit",
+          minimum=0),
+    _task("bt-tracker", _S, None, "more trackers, comma-separated (each a tier of its own)"),
+    _task("bt-exclude-tracker", _S, None, "trackers to drop, comma-separated; * = all of the "
+          "torrent's"),
+    _global("bt-tracker-list-url", _S, None, "lixian: a tracker list (one URL a line) added to "
+            "public torrents, fetched at start and daily, cached", changeable=True),
+    _task("bt-max-peers", _I, 55, "peers per torrent; 0 = unlimited", minimum=0,
+          changeable=True),
+    _task("max-upload-limit", _Z, 0, "upload bytes/s per torrent; 0 = unlimited", short="u",
+          minimum=0, changeable=True),
+    _global("max-overall-upload-limit", _Z, 0, "upload bytes/s for everything; 0 = unlimited",
+            minimum=0, changeable=True),
+    _task("bt-metadata-only", _B, False, "fetch a magnet's metadata only, not its files"),
+    _task("bt-save-metadata", _B, False, "save a magnet's metadata as DIR/INFOHASH.torrent"),
+    _task("pause-metadata", _B, False, "add the download that follows a magnet paused"),
+    _task("follow-torrent", _E, "true", "a downloaded .torrent starts its download (mem: "
+          "without keeping the file)", choices=("true", "mem", "false")),
+    _task("bt-remove-unselected-file", _B, False, "delete the unselected files when seeding ends",
+          changeable=True),
+    _task("check-integrity", _B, False, "hash the pieces on disk first, fetch only bad ones",
+          short="V"),
+    _task("bt-prioritize-piece", _S, None, "fetch the head/tail of each file first: "
+          "head[=SIZE],tail[=SIZE]", check=check_prioritize_piece),
+    _task("bt-sequential", _B, False, "lixian: fetch pieces in order, so a file plays while "
+          "it downloads", changeable=True),
+    _task("enable-peer-exchange", _B, True, "peer exchange (PEX)"),
+    _task("bt-enable-lpd", _B, False, "Local Peer Discovery on the LAN (session-wide)"),
+    _task("bt-require-crypto", _B, False, "refuse peers that will not encrypt (session-wide)"),
+    _task("bt-min-crypto-level", _E, "plain", "weakest encryption accepted (session-wide)",
+          choices=("plain", "arc4")),
+    _global("enable-dht", _B, True, "find peers through the DHT (trackerless torrents, "
+            "magnets)"),
+    _global("listen-port", _S, "6881-6999", "port(s) peers connect to: the first free one of "
+            "the first range is used", check=check_listen_port),
+    _global("dht-listen-port", _S, "6881-6999", "DHT port (libtorrent uses --listen-port's: "
+            "a different value is warned about)", check=check_listen_port),
 )  # fmt: skip
 
 # aria2 options that change only the console, a cache, or a tuning knob lixian
@@ -193,6 +251,21 @@ _IGNORED = (
     _task("stream-piece-selector", _E, "default", "piece order",
           choices=("default", "inorder", "random", "geom")),
     _task("realtime-chunk-checksum", _B, True, "Metalink chunk checks"),
+    # BitTorrent knobs libtorrent decides for itself
+    _task("bt-tracker-interval", _I, 0, "announce interval (the tracker's is used)", minimum=0),
+    _task("bt-tracker-timeout", _I, 60, "tracker timeout", minimum=1, maximum=600),
+    _task("bt-tracker-connect-timeout", _I, 60, "tracker connect timeout", minimum=1,
+          maximum=600),
+    _task("bt-request-peer-speed-limit", _Z, 50 * 1024, "peer-count speed target", minimum=0),
+    _task("bt-hash-check-seed", _B, True, "seed after --check-integrity"),
+    _task("bt-seed-unverified", _B, False, "seed without a hash check"),
+    _task("bt-stop-timeout", _I, 0, "stop a stalled torrent", minimum=0),
+    _task("bt-enable-hook-after-hash-check", _B, True, "hook after a hash check"),
+    _task("bt-load-saved-metadata", _B, False, "read a saved .torrent for a magnet"),
+    _global("bt-max-open-files", _I, 100, "open files across torrents", minimum=1),
+    _global("bt-detach-seed-only", _B, False, "seeding outside max-concurrent-downloads"),
+    _global("enable-dht6", _B, False, "IPv6 DHT (libtorrent runs one DHT for both)"),
+    _global("dht-message-timeout", _I, 10, "DHT message timeout", minimum=1, maximum=60),
 )  # fmt: skip
 
 # What only ``lixian serve`` accepts: aria2's RPC-server options (its names, kinds and
@@ -261,7 +334,8 @@ SHORT: Mapping[str, str] = types.MappingProxyType(
 # docs/differences.md as additions.
 LIXIAN_ONLY = frozenset(
     {"dest", "mount-remote", "staging-dir", "min-free-space", "max-staging-space",
-     "state-backup", "state-backup-interval", "backup-partials", "restore-from"}
+     "state-backup", "state-backup-interval", "backup-partials", "restore-from",
+     "bt-tracker-list-url", "bt-sequential"}
 )  # fmt: skip
 
 

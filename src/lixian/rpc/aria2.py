@@ -41,6 +41,7 @@ from lixian import __version__
 from lixian.core.events import (
     Event,
     TaskCompleted,
+    TaskDownloaded,
     TaskFailed,
     TaskPaused,
     TaskRemoved,
@@ -95,10 +96,10 @@ NOTIFICATIONS: Mapping[type[Event], str] = MappingProxyType(
         TaskRemoved: "aria2.onDownloadStop",
         TaskCompleted: "aria2.onDownloadComplete",
         TaskFailed: "aria2.onDownloadError",
+        TaskDownloaded: "aria2.onBtDownloadComplete",
     }
 )
-"""Core event class -> aria2 notification. ``TaskAdded`` has none (aria2 sends none);
-``aria2.onBtDownloadComplete`` waits for the BitTorrent engine's seeding event."""
+"""Core event class -> aria2 notification. ``TaskAdded`` has none (aria2 sends none)."""
 
 NOTIFICATION_NAMES = (
     "aria2.onDownloadStart",
@@ -110,7 +111,7 @@ NOTIFICATION_NAMES = (
 )
 
 # What getVersion lists: only features lixian has (aria2 lists its build's).
-ENABLED_FEATURES = ("Firefox3 Cookie", "HTTPS", "Message Digest", "XML-RPC")
+ENABLED_FEATURES = ("BitTorrent", "Firefox3 Cookie", "HTTPS", "Message Digest", "XML-RPC")
 
 SHUTDOWN_DELAY = 0.5  # seconds; lets the "OK" reach the client (aria2 waits 3)
 

@@ -37,7 +37,12 @@ _FILTER_KEYS = frozenset({"status", "name"})
 
 
 def task_name(info: TaskInfo) -> str:
-    """What a person calls the download: its file's name, else the URI's last segment."""
+    """What a person calls the download: a torrent's name, its file's name, else the
+    URI's last segment."""
+    if info.bt is not None:
+        if info.bt.name is not None:
+            return info.bt.name
+        return str(info.files[0].path) if info.files else info.bt.info_hash
     for file in info.files:
         if file.path is not None and file.path.name:
             return file.path.name

@@ -18,7 +18,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Collection, Iterable, Mapping
 
-from lixian.core.snapshot import FileInfo, GlobalStat, TaskInfo, UriInfo
+from lixian.core.snapshot import BtInfo, FileInfo, GlobalStat, PeerInfo, TaskInfo, UriInfo
 from lixian.core.task import TaskState
 from lixian.errors import BadOption, LixianError
 from lixian.options import (
@@ -45,6 +45,7 @@ __all__ = [
     "gather_options",
     "global_stat_struct",
     "option_struct",
+    "peers_struct",
     "status_struct",
     "uris_struct",
 ]
@@ -224,9 +225,58 @@ def _status(info: TaskInfo, files: bool) -> dict[str, object]:
         out["errorMessage"] = info.error_message
     if files:
         out["files"] = files_struct(info.files)
+    if info.bt is not None:
+        _bt_fields(out, info.bt)
+    if info.following:
+        out["following"] = info.following
+    if info.followed_by:
+        out["followedBy"] = list(info.followed_by)  # an array, as aria2 has it
+    if info.belongs_to:
+        out["belongsTo"] = info.belongs_to
     if info.lixian:
         out["lixian"] = dict(info.lixian)  # lixian's own key; aria2 clients ignore it
     return out
+
+
+def _bt_fields(out: dict[str, object], bt: BtInfo) -> None:
+    """aria2's keys for a torrent: ``seeder`` only while it runs; ``bittorrent.info``,
+    ``comment``, ``creationDate`` (an integer) and ``mode`` once the metadata is known."""
+    out["infoHash"] = bt.info_hash
+    out["numSeeders"] = str(bt.num_seeders)
+    if bt.seeder is not None:
+        out["seeder"] = _flag(bt.seeder)
+    torrent: dict[str, object] = {"announceList": [list(tier) for tier in bt.announce_list]}
+    if bt.comment:
+        torrent["comment"] = bt.comment
+    if bt.creation_date is not None:
+        torrent["creationDate"] = bt.creation_date
+    if bt.name is not None:
+        torrent["info"] = {"name": bt.name}
+    if bt.mode:
+        torrent["mode"] = bt.mode
+    out["bittorrent"] = torrent
+
+
+def _percent(raw: bytes) -> str:
+    """aria2's peerId: every byte but letters and digits percent-encoded."""
+    return "".join(chr(b) if chr(b).isalnum() and b < 128 else f"%{b:02X}" for b in raw)
+
+
+def peers_struct(peers: Iterable[PeerInfo]) -> list[dict[str, object]]:
+    return [
+        {
+            "amChoking": _flag(p.am_choking),
+            "bitfield": p.bitfield,
+            "downloadSpeed": str(p.download_speed),
+            "ip": p.ip,
+            "peerChoking": _flag(p.peer_choking),
+            "peerId": _percent(p.peer_id),
+            "port": str(p.port),
+            "seeder": _flag(p.seeder),
+            "uploadSpeed": str(p.upload_speed),
+        }
+        for p in peers
+    ]
 
 
 def global_stat_struct(stat: GlobalStat) -> dict[str, object]:
@@ -349,6 +399,8 @@ def gather_options(
             continue
         if name in ARIA2_PATH_OPTIONS and isinstance(parsed, str) and parsed:
             parsed = _confined(confine, name, parsed)
+        elif name in ARIA2_PATH_OPTIONS and isinstance(parsed, tuple):
+            parsed = tuple(_confined(confine, name, item) for item in parsed)
         if scope is OptionScope.GLOBAL or name in OPTIONS:
             out[name] = parsed
     return out

@@ -50,7 +50,17 @@ SCHEMA = [
     """,
     # 2: what lixian knows beyond aria2's columns (ranges on disk, sha256, verdict, delivery)
     "ALTER TABLE tasks ADD COLUMN extra TEXT NOT NULL DEFAULT '{}'",
+    # 3: BitTorrent: the .torrent of each torrent task (a magnet's once its metadata came),
+    # libtorrent's resume data, and the pieces that passed their hash since it was saved
+    """
+    CREATE TABLE bt_torrents (gid TEXT PRIMARY KEY, torrent BLOB NOT NULL);
+    CREATE TABLE bt_resume (gid TEXT PRIMARY KEY, data BLOB NOT NULL);
+    CREATE TABLE bt_pieces (
+        gid TEXT NOT NULL, piece INTEGER NOT NULL, PRIMARY KEY (gid, piece)
+    ) WITHOUT ROWID;
+    """,
 ]
+_BT_TABLES = ("bt_torrents", "bt_resume", "bt_pieces")
 
 
 class StateLocked(LixianError):
@@ -248,7 +258,71 @@ class Store:
 
     async def delete_tasks(self, gids: Iterable[str]) -> None:
         keys = [(g,) for g in gids]
-        await self._submit(lambda conn: conn.executemany("DELETE FROM tasks WHERE gid=?", keys))
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.executemany("DELETE FROM tasks WHERE gid=?", keys)
+            for table in _BT_TABLES:
+                conn.executemany(f"DELETE FROM {table} WHERE gid=?", keys)
+
+        await self._submit(op)
+
+    # ---- BitTorrent ----
+
+    def load_torrents_now(self) -> dict[str, bytes]:
+        """gid -> .torrent bytes, for every torrent task (startup only)."""
+        rows = self._conn.execute("SELECT gid, torrent FROM bt_torrents").fetchall()
+        return {gid: bytes(data) for gid, data in rows}
+
+    async def put_torrent(self, gid: str, torrent: bytes) -> None:
+        await asyncio.wrap_future(self.put_torrent_nowait(gid, torrent))
+
+    def put_torrent_nowait(self, gid: str, torrent: bytes) -> Future[Any]:
+        """Queue the .torrent of a task; it commits with (or before) the task's row."""
+        return self._submit_nowait(
+            lambda conn: conn.execute(
+                "INSERT OR REPLACE INTO bt_torrents (gid, torrent) VALUES (?, ?)",
+                (gid, torrent),
+            )
+        )
+
+    async def get_resume(self, gid: str) -> tuple[bytes | None, list[int]]:
+        """A torrent's resume data and the pieces finished since it was saved."""
+
+        def op(conn: sqlite3.Connection) -> tuple[bytes | None, list[int]]:
+            row = conn.execute("SELECT data FROM bt_resume WHERE gid=?", (gid,)).fetchone()
+            pieces = conn.execute("SELECT piece FROM bt_pieces WHERE gid=? ORDER BY piece", (gid,))
+            return (bytes(row[0]) if row else None), [p for (p,) in pieces]
+
+        result: tuple[bytes | None, list[int]] = await self._submit(op)
+        return result
+
+    async def add_pieces(self, gid: str, pieces: Iterable[int]) -> None:
+        """Pieces that passed their hash (durable in the page cache) since the last resume data."""
+        rows = [(gid, p) for p in pieces]
+        await self._submit(
+            lambda conn: conn.executemany(
+                "INSERT OR IGNORE INTO bt_pieces (gid, piece) VALUES (?, ?)", rows
+            )
+        )
+
+    async def put_resume(self, gid: str, data: bytes, covered: Iterable[int] = ()) -> None:
+        """New resume data; ``covered`` are pieces stored before it was asked for (it has them)."""
+        rows = [(gid, p) for p in covered]
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT OR REPLACE INTO bt_resume (gid, data) VALUES (?, ?)", (gid, data))
+            conn.executemany("DELETE FROM bt_pieces WHERE gid=? AND piece=?", rows)
+
+        await self._submit(op)
+
+    async def forget_resume(self, gid: str) -> None:
+        """Drop a torrent's progress (the task restarts from what is on disk)."""
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM bt_resume WHERE gid=?", (gid,))
+            conn.execute("DELETE FROM bt_pieces WHERE gid=?", (gid,))
+
+        await self._submit(op)
 
     async def put_settings(self, values: dict[str, str]) -> None:
         items = list(values.items())
