@@ -184,7 +184,8 @@ def bt_task_info(view: TaskView, directory: Path) -> BtNumbers:
     engine = view.engine if isinstance(view.engine, BtDownload) else None
     running = engine is not None and view.task.state is TaskState.ACTIVE
     if bt.is_metadata:
-        return _metadata_numbers(view, bt, engine if running else None)
+        active = view.task.state is TaskState.ACTIVE
+        return _metadata_numbers(view, bt, engine if running else None, active)
     meta = bt.meta
     assert meta is not None
     if running and engine is not None and engine.meta is not None:
@@ -249,7 +250,7 @@ def _engine_numbers(bt: BtTask, engine: BtDownload) -> BtNumbers:
         completed=engine.completed_length,
         piece_length=engine.piece_length,
         num_pieces=engine.num_pieces,
-        bitfield=engine.bitfield,
+        bitfield=engine.bitfield or "0" * (-(-engine.num_pieces // 8) * 2),
         connections=engine.connections,
         upload_length=max(bt.upload_length, engine.upload_length),  # all-time, resume data
         upload_speed=engine.upload_speed,
@@ -258,7 +259,9 @@ def _engine_numbers(bt: BtTask, engine: BtDownload) -> BtNumbers:
     )
 
 
-def _metadata_numbers(view: TaskView, bt: BtTask, engine: BtDownload | None) -> BtNumbers:
+def _metadata_numbers(
+    view: TaskView, bt: BtTask, engine: BtDownload | None, active: bool
+) -> BtNumbers:
     """aria2's ``[METADATA]`` task: nothing known but the info-hash until the info dict
     arrives; then complete, its length the info dict's."""
     length = bt.metadata_length if view.task.state is TaskState.COMPLETE else 0
@@ -276,7 +279,7 @@ def _metadata_numbers(view: TaskView, bt: BtTask, engine: BtDownload | None) -> 
         upload_length=0,
         upload_speed=0,
         files=(file,),
-        bt=_bt_info(bt, None, engine, running=engine is not None),
+        bt=_bt_info(bt, None, engine, running=active),
     )
 
 

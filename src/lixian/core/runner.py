@@ -270,6 +270,8 @@ def _bt_info(view: TaskView, default_dir: Path) -> TaskInfo:
 def _lixian_fields(view: TaskView) -> dict[str, object] | None:
     """lixian's own per-task detail (tellStatus key ``lixian``); None when there is none."""
     out: dict[str, object] = dict(view.record or {})
+    if isinstance(view.engine, BtDownload) and view.engine.phase in ("checking", "metadata"):
+        out["phase"] = view.engine.phase  # a torrent hashing its files, or a magnet's wait
     if view.phase:
         out["phase"] = view.phase
         if view.phase_progress is not None:
