@@ -1,7 +1,7 @@
 """A .torrent added from the page, and its files selected on the task's page.
 
-lixian's BitTorrent engine is being built; until ``aria2.addTorrent`` accepts a torrent the
-test is an expected failure (xfail), not a skip, so it turns green by itself when it lands.
+The torrent is added paused (its tracker is a dead port): its files are listed from the
+torrent itself through ``lixian.listFiles``, and the selection goes back as ``select-file``.
 """
 
 from __future__ import annotations
@@ -9,8 +9,6 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from e2e.support import Daemon, wait_for
 
@@ -58,9 +56,8 @@ def test_select_files_of_a_torrent(daemon: Daemon, page: Any, tmp_path: Path) ->
     page.check(".add-dialog input.paused")
     page.click(".add-dialog .add-btn")
     refused = page.locator(".add-status .errors li")
-    page.wait_for_selector(".add-dialog:not([open]), .add-status .errors li")
-    if refused.count() and "not supported" in refused.inner_text():
-        pytest.xfail(f"lixian has no BitTorrent yet: {refused.inner_text()}")
+    page.wait_for_selector(".add-dialog:not([open]), .add-status .errors li", state="attached")
+    assert not refused.count(), refused.inner_text()
     listed = wait_for(lambda: daemon.call("lixian.listTasks", None, None, 0, 10, ["gid"])["tasks"])
     gid = listed[0]["gid"]
     page.goto(daemon.base + f"#/task/{gid}")
