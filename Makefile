@@ -54,11 +54,20 @@ format: $(STAMP)
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
-bench: $(STAMP) system-deps
+# Each writes its own table of ratios against aria2c (and curl, qbittorrent-nox, AriaNg,
+# rclone) measured in the same run: bench/RESULTS*.md. Never part of `make test`.
+bench: $(STAMP) system-deps web
 	$(BIN)/python bench/run.py --rounds 3
+	$(BIN)/python bench/rpc.py --rounds 3
+	$(BIN)/python bench/bt.py --rounds 3
+	$(BIN)/python bench/storage.py
+	$(BIN)/python bench/web.py
 
-bench-quick: $(STAMP) system-deps
+bench-quick: $(STAMP) system-deps web
 	$(BIN)/python bench/run.py --quick
+	$(BIN)/python bench/rpc.py --quick
+	$(BIN)/python bench/bt.py --quick
+	$(BIN)/python bench/storage.py --quick
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache
