@@ -24,6 +24,7 @@ from test_serve import (  # the daemon fixture lives with the `lixian serve` tes
     Daemon,
     RpcFailure,
     Serve,
+    get,
     serve_fixture,  # noqa: F401  (the `serve` fixture)
 )
 
@@ -393,3 +394,29 @@ def test_kill9_mid_download_resumes_without_a_recheck(
     assert len(persisted) >= 0.4 * 128
     # Exactly what the store lacked: no recheck (which would have fetched nothing).
     assert 128 - len(persisted) - 1 <= refetched_total <= 128 - len(persisted) + 1
+
+
+def test_a_torrent_file_streams_while_it_downloads(
+    swarm: Swarm, bt_daemon: Callable[..., Daemon]
+) -> None:
+    """``lixian.fileUrl`` of a torrent's file serves only its verified start (sequential
+    mode fetches it in order, so a player can start)."""
+    size = 2 * MIB
+    content = swarm.content({"movie.mkv": size}, name="movie.mkv")
+    data = swarm.torrent(content, piece_length=32 * KIB)
+    seeders = swarm.seeders(data, content, 2, upload_limit=128 * KIB)
+    daemon = bt_daemon("--seed-time=0")
+    gid = daemon.call("aria2.addTorrent", b64(data), [], {"bt-sequential": "true"})
+    wait_until(lambda: int(daemon.call("aria2.tellStatus", gid)["completedLength"]) > 300 * KIB)
+    link = daemon.base + daemon.call("lixian.fileUrl", gid, 1)["url"]
+    body = (content.path).read_bytes()
+    status, headers, prefix = get(link)
+    assert status == 200
+    available = int(headers["Lixian-Available-Length"])
+    assert 32 * KIB <= available == len(prefix) < size
+    assert prefix == body[:available]  # verified pieces only: never a hole of zeros
+    for seeder in seeders:
+        seeder.set_upload_limit(0)
+    daemon.wait_for(gid, "complete", 60)
+    status, headers, whole = get(link)
+    assert (status, whole) == (200, body)

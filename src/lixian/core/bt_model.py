@@ -35,6 +35,7 @@ __all__ = [
     "METADATA_PIECE",
     "BtTask",
     "bt_task_info",
+    "file_prefix",
     "peers_of",
     "selected_length",
     "torrent_files",
@@ -58,6 +59,7 @@ class BtTask:
     resume_data: bytes | None = None  # the last the engine handed back (also in the store)
     pieces: list[int] = field(default_factory=list)  # passed since resume_data was saved
     _meta: TorrentMeta | None = None
+    _spans: dict[str, tuple[int, int]] | None = None  # relative path -> (offset, length)
 
     @classmethod
     def from_torrent(cls, data: bytes, web_seeds: Sequence[str] = ()) -> BtTask:
@@ -283,6 +285,49 @@ def _metadata_numbers(
     )
 
 
+def _renamed(options: dict[str, object]) -> dict[int, str]:
+    raw = options.get("index-out")
+    items = (raw,) if isinstance(raw, str) else tuple(str(i) for i in raw or ())  # type: ignore[attr-defined]
+    try:
+        return dict(parse_index_out(items))
+    except BadOption:
+        return {}
+
+
+def file_prefix(view: TaskView, path: Path, directory: Path) -> int | None:
+    """How many bytes of a torrent's file at ``path`` are verified from its start, for
+    streaming it while it downloads; None when the whole file is there (or unknown)."""
+    bt = view.bt
+    if bt is None or view.task.state is TaskState.COMPLETE:
+        return None
+    meta = bt.meta
+    if meta is None:
+        return 0
+    if bt._spans is None:
+        renamed = _renamed(view.task.options)
+        bt._spans = {renamed.get(f.index, f.path): (f.offset, f.length) for f in meta.list_files()}
+    engine = view.engine
+    if isinstance(engine, BtDownload) and view.task.state is TaskState.ACTIVE:
+        directory, ranges = engine.job.directory, engine.done_ranges
+    else:
+        ranges = view.saved_ranges or RangeSet()
+    try:
+        rel = path.relative_to(directory.resolve()).as_posix()
+    except ValueError:
+        try:
+            rel = path.relative_to(directory).as_posix()
+        except ValueError:
+            return None
+    span = bt._spans.get(rel)
+    if span is None:
+        return None
+    offset, length = span
+    for start, end in ranges:
+        if start <= offset < end:
+            return min(end, offset + length) - offset
+    return 0
+
+
 def torrent_files(
     meta: TorrentMeta,
     options: dict[str, object],
@@ -292,12 +337,7 @@ def torrent_files(
 ) -> FileList:
     """A stopped or waiting torrent's files, from the torrent and the byte ranges stored."""
     picked = _selection(options)
-    raw = options.get("index-out")
-    items = (raw,) if isinstance(raw, str) else tuple(str(i) for i in raw or ())  # type: ignore[attr-defined]
-    try:
-        renamed = dict(parse_index_out(items))
-    except BadOption:
-        renamed = {}
+    renamed = _renamed(options)
     starts: list[int] = []
     ends: list[int] = []
     for start, end in ranges or ():

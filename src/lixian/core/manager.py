@@ -23,7 +23,7 @@ from pathlib import Path
 
 import aiohttp
 
-from lixian.core.bt_model import BtTask, peers_of
+from lixian.core.bt_model import BtTask, file_prefix, peers_of
 from lixian.core.bt_tasks import BtTasks, is_magnet
 from lixian.core.events import (
     EventBus,
@@ -640,6 +640,11 @@ class Manager:
 
     def status(self, gid: str) -> TaskInfo:
         return task_info(self.find(gid), self.default_dir())
+
+    def file_prefix(self, view: TaskView, path: Path) -> int | None:
+        """The verified start of a torrent's file (streaming it while it downloads)."""
+        value = view.task.options.get("dir")
+        return file_prefix(view, path, as_path(str(value)) if value else self.default_dir())
 
     def peers(self, gid: str) -> tuple[PeerInfo, ...]:
         """A running torrent's connected peers (none for other tasks)."""

@@ -5,10 +5,10 @@ this module finds how much of the file is there and streams it:
 
 - How much is there: a finished file whole; one still downloading up to its contiguous
   prefix, taken from the running engine's written ranges, else from the control file
-  beside it (a paused or failed download). An unfinished task's file without a control
-  file was written in order (a server without ranges): its size is the prefix. A file
-  whose task is gone (its result removed) and that has no control file counts as
-  finished.
+  beside it (a paused or failed download); a torrent's file, from its verified pieces.
+  An unfinished task's file without a control file was written in order (a server without
+  ranges): its size is the prefix. A file whose task is gone (its result removed) and that
+  has no control file counts as finished.
 - Reads go through a worker thread, ``CHUNK`` bytes at a time, each chunk written out
   before the next is read: ``StreamResponse.write`` waits for the socket to drain, so
   a slow client holds at most a chunk or two in memory and never blocks the loop.
@@ -165,8 +165,11 @@ async def _serve(request: web.Request) -> web.StreamResponse:
         return web.Response(status=404, text="the file is no longer there\n")
     try:
         size = disk.stat.st_size
-        if disk.engine_writes_it and engine is not None:
-            prefix: int | None = engine.done_ranges.prefix()
+        prefix: int | None
+        if view is not None and view.bt is not None:  # a torrent: its verified pieces
+            prefix = manager.file_prefix(view, path)
+        elif disk.engine_writes_it and engine is not None:
+            prefix = engine.done_ranges.prefix()
         elif disk.control_prefix is not None:
             prefix = disk.control_prefix
         elif view is not None and state is not TaskState.COMPLETE:
