@@ -106,14 +106,18 @@ def aria2c(directory: Path, host: str, env: dict[str, str]) -> Iterator[Rpc]:
         proc.wait(10)
 
 
-def shape(value: Any) -> Any:
-    """Keys and JSON types, recursively; a digit string is told from other strings."""
+HEX_KEYS = frozenset({"bitfield", "infoHash", "gid", "following", "belongsTo", "peerId"})
+
+
+def shape(value: Any, key: str = "") -> Any:
+    """Keys and JSON types, recursively; a number-as-string is told from other strings (hex
+    and ids are strings, whatever digits they happen to hold)."""
     if isinstance(value, dict):
-        return {k: shape(v) for k, v in sorted(value.items())}
+        return {k: shape(v, k) for k, v in sorted(value.items())}
     if isinstance(value, list):
-        return [shape(value[0])] if value else []
+        return [shape(value[0], key)] if value else []
     if isinstance(value, str):
-        return "digits" if value.isdigit() else "str"
+        return "digits" if value.isdigit() and key not in HEX_KEYS else "str"
     return type(value).__name__
 
 

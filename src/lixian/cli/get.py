@@ -18,8 +18,7 @@ from typing import Any
 
 from lixian import __version__
 from lixian.cli.display import PlainDisplay, print_results
-from lixian.core.bt_model import BtTask
-from lixian.core.bt_tasks import is_magnet
+from lixian.core.bt_model import BtTask, is_magnet
 from lixian.core.manager import Manager, check_uris
 from lixian.errors import Aria2Code, BadOption, LixianError
 from lixian.importers.aria2_input import parse_input_file

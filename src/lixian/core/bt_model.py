@@ -18,24 +18,26 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from lixian.core.snapshot import BtInfo, FileInfo, FileList, PeerInfo, bitfield, bools_hex
 from lixian.core.task import TaskState
 from lixian.engines.bt.config import parse_index_out, parse_select_file
-from lixian.engines.bt.download import BtDownload
-from lixian.engines.bt.torrent import MagnetLink, TorrentMeta, parse_magnet, parse_torrent
 from lixian.errors import BadOption
 from lixian.ranges import RangeSet
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # libtorrent loads with the first torrent, not with every lixian command
     from lixian.core.runner import TaskView
+    from lixian.engines.bt.download import BtDownload
+    from lixian.engines.bt.torrent import MagnetLink, TorrentMeta
 
 __all__ = [
     "METADATA_PIECE",
     "BtTask",
+    "bt_engine",
     "bt_task_info",
     "file_prefix",
+    "is_magnet",
     "peers_of",
     "selected_length",
     "torrent_files",
@@ -43,6 +45,29 @@ __all__ = [
 ]
 
 METADATA_PIECE = 16 * 1024  # what aria2 reports as a metadata task's pieceLength (BEP 9 blocks)
+
+
+def is_magnet(text: str) -> bool:
+    return text[:8].lower() == "magnet:?"
+
+
+def bt_engine(view: TaskView) -> BtDownload | None:
+    """A torrent task's engine (a torrent task's engine is always a ``BtDownload``)."""
+    if view.bt is None or view.engine is None:
+        return None
+    return cast("BtDownload", view.engine)
+
+
+def _parse_torrent(data: bytes) -> TorrentMeta:
+    from lixian.engines.bt.torrent import parse_torrent
+
+    return parse_torrent(data)
+
+
+def _parse_magnet(uri: str) -> MagnetLink:
+    from lixian.engines.bt.torrent import parse_magnet
+
+    return parse_magnet(uri)
 
 
 @dataclass(slots=True)
@@ -64,13 +89,13 @@ class BtTask:
     @classmethod
     def from_torrent(cls, data: bytes, web_seeds: Sequence[str] = ()) -> BtTask:
         """Parse and keep ``data``; raises BencodeError (25) or BadTorrent (26)."""
-        meta = parse_torrent(data)
+        meta = _parse_torrent(data)
         return cls(torrent=bytes(data), web_seeds=tuple(web_seeds), _meta=meta)
 
     @classmethod
     def from_magnet(cls, uri: str) -> BtTask:
         """Raises BadMagnet (27)."""
-        return cls(magnet=parse_magnet(uri))
+        return cls(magnet=_parse_magnet(uri))
 
     @property
     def is_metadata(self) -> bool:
@@ -79,7 +104,7 @@ class BtTask:
     @property
     def meta(self) -> TorrentMeta | None:
         if self._meta is None and self.torrent is not None:
-            self._meta = parse_torrent(self.torrent)
+            self._meta = _parse_torrent(self.torrent)
         return self._meta
 
     @property
@@ -116,7 +141,7 @@ class BtTask:
         seeds = extra.get("webSeeds")
         return cls(
             torrent=torrent,
-            magnet=parse_magnet(uris[0]) if torrent is None and uris else None,
+            magnet=_parse_magnet(uris[0]) if torrent is None and uris else None,
             web_seeds=tuple(str(s) for s in seeds) if isinstance(seeds, list) else (),
             following=_text(extra.get("following")),
             belongs_to=_text(extra.get("belongsTo")),
@@ -183,7 +208,7 @@ class BtNumbers:
 def bt_task_info(view: TaskView, directory: Path) -> BtNumbers:
     bt = view.bt
     assert bt is not None
-    engine = view.engine if isinstance(view.engine, BtDownload) else None
+    engine = bt_engine(view)
     running = engine is not None and view.task.state is TaskState.ACTIVE
     if bt.is_metadata:
         active = view.task.state is TaskState.ACTIVE
@@ -306,8 +331,8 @@ def file_prefix(view: TaskView, path: Path, directory: Path) -> int | None:
     if bt._spans is None:
         renamed = _renamed(view.task.options)
         bt._spans = {renamed.get(f.index, f.path): (f.offset, f.length) for f in meta.list_files()}
-    engine = view.engine
-    if isinstance(engine, BtDownload) and view.task.state is TaskState.ACTIVE:
+    engine = bt_engine(view)
+    if engine is not None and view.task.state is TaskState.ACTIVE:
         directory, ranges = engine.job.directory, engine.done_ranges
     else:
         ranges = view.saved_ranges or RangeSet()
@@ -366,8 +391,8 @@ def torrent_files(
 
 def peers_of(view: TaskView) -> tuple[PeerInfo, ...]:
     """The peers of a running torrent (``aria2.getPeers``)."""
-    engine = view.engine
-    if not isinstance(engine, BtDownload):
+    engine = bt_engine(view)
+    if engine is None:
         return ()
     return tuple(
         PeerInfo(

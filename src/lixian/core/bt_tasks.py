@@ -39,16 +39,20 @@ from typing import TYPE_CHECKING, Any
 
 import platformdirs
 
-from lixian.core.bt_model import BtTask, selected_length, torrent_files, torrent_name
+from lixian.core.bt_model import (
+    BtTask,
+    bt_engine,
+    is_magnet,
+    selected_length,
+    torrent_files,
+    torrent_name,
+)
 from lixian.core.config import bt_options, bt_session_config
 from lixian.core.events import Event, TaskAdded, TaskCompleted, TaskDownloaded, TaskStarted
 from lixian.core.finish import Placement
 from lixian.core.runner import TaskView, effective_options
 from lixian.core.task import Complete, Pause, Start, Task, TaskState
-from lixian.engines.bt.download import BtDownload, BtJob
 from lixian.engines.bt.events import BtEvent, DownloadComplete, MetadataReceived
-from lixian.engines.bt.session import BtSession
-from lixian.engines.bt.torrent import is_magnet
 from lixian.engines.bt.trackers import TrackerList
 from lixian.engines.http.fetcher import DownloadResult
 from lixian.errors import LixianError
@@ -56,8 +60,10 @@ from lixian.gid import new_gid
 from lixian.options import OptionValue
 from lixian.storage.delivery import deliver
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # libtorrent loads with the first torrent that runs
     from lixian.core.manager import Manager
+    from lixian.engines.bt.download import BtDownload
+    from lixian.engines.bt.session import BtSession
 
 __all__ = ["LIVE_OPTIONS", "SESSION_OPTIONS", "BtTasks", "is_magnet"]
 
@@ -98,6 +104,8 @@ class BtTasks:
     async def session(self) -> BtSession:
         async with self._lock:
             if self._session is None:
+                from lixian.engines.bt.session import BtSession
+
                 session = BtSession(bt_session_config(self.m.options))
                 await session.start()
                 for error in session.listen_errors:
@@ -119,11 +127,8 @@ class BtTasks:
             await self._session.apply(bt_session_config(self.m.options))
 
     def upload_speed(self) -> int:
-        return sum(
-            v.engine.upload_speed
-            for g in self.m.active_gids()
-            if isinstance((v := self.m.views[g]).engine, BtDownload)
-        )
+        engines = (bt_engine(self.m.views[g]) for g in self.m.active_gids())
+        return sum(e.upload_speed for e in engines if e is not None)
 
     async def _tracker_list(self, options: Mapping[str, OptionValue | None]) -> tuple[str, ...]:
         url = options.get("bt-tracker-list-url")
@@ -160,8 +165,8 @@ class BtTasks:
 
     async def apply_live(self, view: TaskView, changes: Mapping[str, object]) -> bool:
         """Apply ``changes`` to a running torrent; False when they need a restart."""
-        engine = view.engine
-        if not isinstance(engine, BtDownload) or not set(changes) <= LIVE_OPTIONS:
+        engine = bt_engine(view)
+        if engine is None or not set(changes) <= LIVE_OPTIONS:
             return False
         opts = effective_options(view.task, self.m.options)
         await engine.apply(bt_options(opts, engine.options.tracker_list))
@@ -193,6 +198,8 @@ class BtTasks:
             bt.resume_data, bt.pieces = await store.get_resume(view.task.gid)
         trackers = await self._tracker_list(opts)
         session = await self.session()
+        from lixian.engines.bt.download import BtDownload, BtJob
+
         engine: BtDownload | None = None
 
         def on_event(event: BtEvent) -> None:

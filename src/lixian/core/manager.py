@@ -23,8 +23,8 @@ from pathlib import Path
 
 import aiohttp
 
-from lixian.core.bt_model import BtTask, file_prefix, peers_of
-from lixian.core.bt_tasks import BtTasks, is_magnet
+from lixian.core.bt_model import BtTask, file_prefix, is_magnet, peers_of
+from lixian.core.bt_tasks import BtTasks
 from lixian.core.events import (
     EventBus,
     TaskAdded,

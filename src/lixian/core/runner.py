@@ -12,16 +12,19 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from lixian.core.bt_model import BtTask, bt_task_info
+from lixian.core.bt_model import BtTask, bt_engine, bt_task_info
 from lixian.core.config import http_config, load_cookies
 from lixian.core.snapshot import PIECE_LENGTH, FileInfo, TaskInfo, UriInfo, bitfield
 from lixian.core.task import Task, TaskState
-from lixian.engines.bt.download import BtDownload
 from lixian.engines.http.fetcher import DownloadResult, HttpDownload, HttpJob
 from lixian.importers.cookies import Cookie
 from lixian.options import OptionValue
 from lixian.ranges import RangeSet
+
+if TYPE_CHECKING:  # libtorrent loads with the first torrent
+    from lixian.engines.bt.download import BtDownload
 
 __all__ = ["TaskView", "apply_live", "as_path", "build_job", "effective_options", "task_info"]
 
@@ -270,8 +273,9 @@ def _bt_info(view: TaskView, default_dir: Path) -> TaskInfo:
 def _lixian_fields(view: TaskView) -> dict[str, object] | None:
     """lixian's own per-task detail (tellStatus key ``lixian``); None when there is none."""
     out: dict[str, object] = dict(view.record or {})
-    if isinstance(view.engine, BtDownload) and view.engine.phase in ("checking", "metadata"):
-        out["phase"] = view.engine.phase  # a torrent hashing its files, or a magnet's wait
+    engine = bt_engine(view)
+    if engine is not None and engine.phase in ("checking", "metadata"):
+        out["phase"] = engine.phase  # a torrent hashing its files, or a magnet's wait
     if view.phase:
         out["phase"] = view.phase
         if view.phase_progress is not None:
