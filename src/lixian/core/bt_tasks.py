@@ -336,7 +336,9 @@ class BtTasks:
             return  # the run returns now; see _metadata_only
         if first.halting or m._running.get(first.task.gid) is None:
             return  # being paused or stopped: the magnet starts again later
-        second = self._follower(first, event.torrent, TaskState.ACTIVE)
+        second = self._follower(
+            first, BtTask(torrent=event.torrent, _meta=engine.meta), TaskState.ACTIVE
+        )
         second.engine, first.engine = engine, None
         second.started = first.started
         running = m._running.pop(first.task.gid)
@@ -351,7 +353,9 @@ class BtTasks:
         assert bt is not None
         view.result = DownloadResult(Path(torrent_name(bt)), bt.metadata_length)
         if engine.options.pause_metadata and torrent is not None:
-            follower = self._follower(view, torrent, TaskState.PAUSED)
+            follower = self._follower(
+                view, BtTask(torrent=torrent, _meta=engine.meta), TaskState.PAUSED
+            )
             self.m._queue.append(follower.task.gid)
             self._announce([follower], None, [TaskAdded(follower.task.gid)])
 
@@ -361,8 +365,8 @@ class BtTasks:
         if mode == "false" or path.suffix.lower() != ".torrent":
             return
         try:
-            data = await asyncio.to_thread(_read_small, path)
-            follower = self._follower(view, data, TaskState.WAITING)
+            bt = await asyncio.to_thread(_read_torrent, path)
+            follower = self._follower(view, bt, TaskState.WAITING)
         except (OSError, LixianError) as exc:
             log.warning("%s: not following %s: %s", view.task.gid, path, exc)
             return
@@ -373,10 +377,9 @@ class BtTasks:
         self._announce([follower], None, [TaskAdded(follower.task.gid)])
         self.m._changed.set()
 
-    def _follower(self, first: TaskView, torrent: bytes, state: TaskState) -> TaskView:
+    def _follower(self, first: TaskView, bt: BtTask, state: TaskState) -> TaskView:
         """The task a metadata or .torrent download starts; same options, ``following`` it."""
         m = self.m
-        bt = BtTask.from_torrent(torrent)
         options = {k: v for k, v in first.task.options.items() if k not in ("out", "pause")}
         task = Task(new_gid(m.views), (), options)
         if state is TaskState.ACTIVE:
@@ -418,7 +421,7 @@ class BtTasks:
         last.add_done_callback(lambda _: loop.call_soon_threadsafe(publish))
 
 
-def _read_small(path: Path) -> bytes:
+def _read_torrent(path: Path) -> BtTask:
     if path.stat().st_size > MAX_FOLLOWED_TORRENT:
         raise LixianError(f"{path.name} is larger than a .torrent may be")
-    return path.read_bytes()
+    return BtTask.from_torrent(path.read_bytes())

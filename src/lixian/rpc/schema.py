@@ -34,6 +34,7 @@ from lixian.rpc.errors import RpcError
 
 __all__ = [
     "ARIA2_PATH_OPTIONS",
+    "BIG_FILE_LIST",
     "GLOBAL_SPECS",
     "HOOK_OPTIONS",
     "RPC_ONLY_OPTIONS",
@@ -149,6 +150,11 @@ def files_struct(files: Iterable[FileInfo]) -> list[dict[str, object]]:
     ]
 
 
+BIG_FILE_LIST = 2000
+"""A task with more files than this has its file list shaped on a worker thread (a
+100,000-file torrent takes seconds); ``lixian.listFiles`` pages through it instead."""
+
+
 class StatusCache:
     """``tellStatus`` structs kept per task, reused while the core hands out the same
     snapshot object (it keeps one per task that is not running: ``runner.task_info``).
@@ -157,37 +163,64 @@ class StatusCache:
     building 1,000 structs of strings each time was most of the call. A running task's
     snapshot is new every time, so it is shaped every time and never kept.
 
+    The file list is kept apart and built only when a caller asks for ``files``: a
+    torrent may hold 100,000 files, which a listing that asks for a few keys must not pay
+    for.
+
     Callers get a new top-level dict each time (``lixian.listTasks`` adds a ``name``);
     the nested ``files`` list is shared between answers and must not be changed.
     """
 
-    __slots__ = ("_infos", "_structs")
+    __slots__ = ("_files", "_infos", "_structs")
 
     def __init__(self) -> None:
         # Two dicts, not one of pairs: 10,000 kept tasks are that many fewer objects for
         # the garbage collector to walk. Holding the snapshot keeps ``is`` meaningful.
         self._infos: dict[str, TaskInfo] = {}
         self._structs: dict[str, dict[str, object]] = {}
+        self._files: dict[str, list[dict[str, object]]] = {}
 
     def struct(self, info: TaskInfo, keys: Collection[str] | None = None) -> dict[str, object]:
         """``status_struct(info, keys)``, from the kept struct when there is one."""
+        out = self.struct_without_files(info, keys)
+        if keys is None or "files" in keys:
+            out["files"] = self.files(info)
+        return out
+
+    def struct_without_files(
+        self, info: TaskInfo, keys: Collection[str] | None = None
+    ) -> dict[str, object]:
+        """The struct for ``keys`` less ``files`` (a new top-level dict)."""
         gid = info.gid
         if self._infos.get(gid) is info:
             full = self._structs[gid]
         elif info.state is TaskState.ACTIVE:
-            return status_struct(info, keys)
+            full = _status(info, False)
+            return full if keys is None else {k: v for k, v in full.items() if k in keys}
         else:
-            full = self._structs[gid] = _status(info, True)
+            full = self._structs[gid] = _status(info, False)
             self._infos[gid] = info
+            self._files.pop(gid, None)
         if keys is None:
             return dict(full)
         return {key: value for key, value in full.items() if key in keys}
+
+    def files(self, info: TaskInfo) -> list[dict[str, object]]:
+        """``files_struct(info.files)``, kept with the struct of a task that is not running."""
+        gid = info.gid
+        if info.state is TaskState.ACTIVE or self._infos.get(gid) is not info:
+            return files_struct(info.files)
+        kept = self._files.get(gid)
+        if kept is None:
+            kept = self._files[gid] = files_struct(info.files)
+        return kept
 
     def forget_gone(self, live: Collection[str]) -> None:
         """Drop the structs of tasks no longer in ``live`` (called now and then)."""
         if len(self._infos) > len(live) + 1024:
             self._infos = {gid: i for gid, i in self._infos.items() if gid in live}
             self._structs = {gid: s for gid, s in self._structs.items() if gid in live}
+            self._files = {gid: f for gid, f in self._files.items() if gid in live}
 
 
 def status_struct(info: TaskInfo, keys: Collection[str] | None = None) -> dict[str, object]:

@@ -9,6 +9,7 @@ here first, so the core can stay free of RPC wording.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import re
@@ -16,14 +17,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lixian.core.snapshot import TaskInfo
 from lixian.core.task import TaskState
 from lixian.errors import Aria2Code, LixianError
 from lixian.rpc.errors import Params, RpcError
 from lixian.rpc.schema import (
+    BIG_FILE_LIST,
     GLOBAL_SPECS,
     TASK_SPECS,
     OptionScope,
-    files_struct,
     gather_options,
     global_stat_struct,
     option_struct,
@@ -95,15 +97,26 @@ def _live(rpc: Dispatcher, gid: str) -> bool:
     return rpc.manager.views[gid].task.state in _LIVE
 
 
-def _statuses(
+async def _statuses(
     rpc: Dispatcher, gids: Sequence[str], keys: list[str] | None
 ) -> list[dict[str, object]]:
     status = rpc.manager.status
-    struct = rpc.statuses.struct
+    cache = rpc.statuses
     wanted = None if keys is None else frozenset(keys)
-    out = [struct(status(gid), wanted) for gid in gids]
-    rpc.statuses.forget_gone(rpc.manager.views)
+    infos = [status(gid) for gid in gids]
+    out = [cache.struct_without_files(info, wanted) for info in infos]
+    if wanted is None or "files" in wanted:
+        for struct, info in zip(out, infos, strict=True):
+            struct["files"] = await _files(rpc, info)
+    cache.forget_gone(rpc.manager.views)
     return out
+
+
+async def _files(rpc: Dispatcher, info: TaskInfo) -> list[dict[str, object]]:
+    """A task's file list; a torrent's long one is shaped off the event loop."""
+    if len(info.files) <= BIG_FILE_LIST:
+        return rpc.statuses.files(info)
+    return await asyncio.to_thread(rpc.statuses.files, info)
 
 
 def _page(items: Sequence[str], offset: int, num: int) -> Sequence[str]:
@@ -242,7 +255,7 @@ async def change_uri(rpc: Dispatcher, p: Params) -> object:
 async def tell_status(rpc: Dispatcher, p: Params) -> object:
     text, keys = p.string(0), p.keys(1)
     gid = rpc.resolve(text)
-    return _statuses(rpc, [gid], keys)[0]
+    return (await _statuses(rpc, [gid], keys))[0]
 
 
 async def get_uris(rpc: Dispatcher, p: Params) -> object:
@@ -255,7 +268,7 @@ async def get_uris(rpc: Dispatcher, p: Params) -> object:
 
 async def get_files(rpc: Dispatcher, p: Params) -> object:
     gid = rpc.resolve(p.string(0))
-    return files_struct(rpc.manager.status(gid).files)
+    return await _files(rpc, rpc.manager.status(gid))
 
 
 async def get_peers(rpc: Dispatcher, p: Params) -> object:
@@ -280,17 +293,17 @@ async def get_servers(rpc: Dispatcher, p: Params) -> object:
 
 
 async def tell_active(rpc: Dispatcher, p: Params) -> object:
-    return _statuses(rpc, rpc.manager.active_gids(), p.keys(0))
+    return await _statuses(rpc, rpc.manager.active_gids(), p.keys(0))
 
 
 async def tell_waiting(rpc: Dispatcher, p: Params) -> object:
     offset, num, keys = p.integer(0), p.integer(1, minimum=0), p.keys(2)
-    return _statuses(rpc, _page(rpc.manager.queue_gids(), offset, num), keys)
+    return await _statuses(rpc, _page(rpc.manager.queue_gids(), offset, num), keys)
 
 
 async def tell_stopped(rpc: Dispatcher, p: Params) -> object:
     offset, num, keys = p.integer(0), p.integer(1, minimum=0), p.keys(2)
-    return _statuses(rpc, _page(rpc.manager.stopped_gids(), offset, num), keys)
+    return await _statuses(rpc, _page(rpc.manager.stopped_gids(), offset, num), keys)
 
 
 async def get_global_stat(rpc: Dispatcher, p: Params) -> object:
