@@ -188,7 +188,9 @@ def test_get_select_file_and_bad_input(swarm: Swarm, run_get: RunGet, tmp_path: 
 # ---- the daemon ---------------------------------------------------------------------------
 
 
-def test_add_torrent_and_magnet_over_rpc(swarm: Swarm, bt_daemon: Callable[..., Daemon]) -> None:
+def test_add_torrent_and_magnet_over_rpc(
+    swarm: Swarm, bt_daemon: Callable[..., Daemon], fault_server: FaultServer
+) -> None:
     content = swarm.content(PACK)
     data = swarm.torrent(content, comment="for the daemon")
     other = swarm.content({"one.bin": 2 * MIB + 3}, name="one.bin", seed=5)
@@ -233,6 +235,12 @@ def test_add_torrent_and_magnet_over_rpc(swarm: Swarm, bt_daemon: Callable[..., 
     stopped = daemon.call("aria2.tellStopped", 0, 10, ["gid", "followedBy", "following"])
     assert {"gid": first, "followedBy": [second]} in stopped
     assert {"gid": second, "following": first} in stopped
+    # a .torrent fetched over HTTP is followed the same way (--follow-torrent=true)
+    url = fault_server.url(fault_server.add_file("/t/pack.torrent", data))
+    fetched = daemon.call("aria2.addUri", [url], {"dir": str(daemon.dir / "h")})
+    (started,) = daemon.wait_for(fetched, "complete", 60)["followedBy"]
+    assert daemon.wait_for(started, "complete", 120)["following"] == fetched
+    assert same_files(daemon.dir / "h", content)
 
 
 def test_seeding_stays_active_until_seed_time(

@@ -198,6 +198,7 @@ class Manager:
             else:
                 self._stopped.append(row.gid)
         self._queue[:0] = was_active
+        await asyncio.to_thread(self.bt.warm)  # parse the torrents off the loop
         # Tens of thousands of restored objects live as long as the daemon: keep them out
         # of every future full collection (its pauses were the p99 of tellWaiting).
         gc.collect()
