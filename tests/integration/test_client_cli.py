@@ -32,12 +32,6 @@ def daemon(
         yield d
 
 
-@pytest.fixture
-def aria2c(tmp_path: Path, cli_env: dict[str, str]) -> Iterator[Daemon]:
-    with run_daemon("aria2c", tmp_path, cli_env) as d:
-        yield d
-
-
 class Cli:
     """``python -m lixian ARGS`` with the daemon's URL and secret in the environment."""
 
@@ -246,9 +240,9 @@ def test_watch_with_nothing_queued(cli: Cli) -> None:
 
 
 def test_add_torrent_file_and_magnet(
-    aria2c: Daemon, cli_env: dict[str, str], tmp_path: Path
+    daemon: Daemon, cli_env: dict[str, str], tmp_path: Path
 ) -> None:
-    cli = Cli(aria2c, cli_env, tmp_path)
+    cli = Cli(daemon, cli_env, tmp_path)
     (tmp_path / "t.torrent").write_bytes(tiny_torrent("shared.iso", 1000))
     gid = cli.ok("add", "--pause", "t.torrent").strip()
     task = json.loads(cli.ok("status", "--json", gid))
